@@ -1,0 +1,30 @@
+"""Entry point: `python run.py [group=option ...] [key=value ...]`, `-m` for sweeps."""
+from __future__ import annotations
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from snnexp.errors import config_error
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def main(cfg: DictConfig) -> float | None:
+    from snnexp.experiment import run  # after Hydra parsed the command line: `--help` stays fast
+
+    try:
+        results = run(cfg)
+    except Exception as e:
+        error = config_error(e)
+        if error is None:
+            raise
+        print(f"snnexp: configuration error: {error}\n"
+              f"Fix the value on the command line (e.g. `python run.py key=value`) or in conf/.", file=sys.stderr)
+        raise SystemExit(2) from None
+    metric = cfg.get("optimized_metric")
+    return results.get(metric) if metric else None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""Compose an experiment from its config, run it, and leave the results in the run dir.
+
+The run dir gets: .hydra/ (from Hydra), results.json, metrics.csv,
+checkpoints/last.ckpt, plots/*.png and, with the wandb logger, wandb/.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate as hydra_instantiate
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import Callback, ModelCheckpoint
+
+from snnexp import loggers as trackers
+from snnexp.deploy.base import Target
+from snnexp.errors import config_error
+from snnexp.runtime import tune_allocator
+from snnexp.viz.curves import plot_curves
+from snnexp.viz.raster import plot_raster, record_spikes
+
+log = logging.getLogger(__name__)
+
+
+def instantiate(node: Any, *args: Any, **kwargs: Any) -> Any:
+    """hydra.utils.instantiate, re-raising a bad value's ConfigError as itself (no wrapper)."""
+    try:
+        return hydra_instantiate(node, *args, **kwargs)
+    except InstantiationException as e:
+        cause = config_error(e)
+        if cause is None:
+            raise
+        raise cause from None
+
+
+@dataclass
+class Parts:
+    """Everything one config builds, before training."""
+
+    datamodule: pl.LightningDataModule
+    encoder: Any
+    model: torch.nn.Module
+    learner: pl.LightningModule
+    target: Target
+
+
+def build(cfg: DictConfig) -> Parts:
+    """Instantiate the config groups in pipeline order; the datamodule tells the model its shapes."""
+    target: Target = instantiate(cfg.deploy)
+    target.setup()
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = instantiate(cfg.dataset)
+    encoder = instantiate(cfg.encoding)
+    neuron = instantiate(cfg.neuron)  # a factory: the model calls it once per layer
+    # Objects go in through partials: Hydra would turn a dataclass argument into a DictConfig.
+    model = instantiate(cfg.model, _partial_=True)(
+        neuron=neuron, in_shape=tuple(datamodule.in_shape), num_classes=datamodule.num_classes)
+    learner = instantiate(cfg.learner, _partial_=True)(
+        model=model, encoder=encoder, num_classes=datamodule.num_classes)
+    return Parts(datamodule, encoder, model, learner, target)
+
+
+class Throughput(Callback):
+    """Training samples per second, counting training batches only (not validation)."""
+
+    def __init__(self):
+        self.seconds = 0.0
+        self.samples = 0
+        self._last = 0.0
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._last = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        now = time.perf_counter()
+        self.seconds += now - self._last
+        self._last = now
+        self.samples += len(batch[-1])
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        self._last = time.perf_counter()  # validation inside an epoch does not count
+
+    @property
+    def samples_per_s(self) -> float:
+        return self.samples / self.seconds if self.seconds > 0 else float("nan")
+
+
+def run_dir_of(cfg: DictConfig) -> Path:
+    if HydraConfig.initialized():
+        return Path(HydraConfig.get().runtime.output_dir)
+    return Path(cfg.get("run_dir") or "outputs/run")
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Build, train, test and deploy; write results.json; return the results."""
+    t_start = time.perf_counter()
+    tune_allocator()
+    run_dir = run_dir_of(cfg)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {"run_dir": str(run_dir)}
+    loggers: list = []
+    try:
+        parts = build(cfg)
+        loggers = [trackers.csv_logger(run_dir)]
+        loggers += [instantiate(c, save_dir=run_dir) for c in cfg.logger.values()]
+        config = OmegaConf.to_container(cfg, resolve=True)
+        for lg in loggers:
+            lg.log_hyperparams(config)
+        throughput = Throughput()
+        checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0)
+        trainer: pl.Trainer = instantiate(cfg.trainer, logger=loggers, callbacks=[throughput, checkpoint],
+                                          default_root_dir=str(run_dir), **parts.target.trainer_kwargs())
+        trainer.fit(parts.learner, datamodule=parts.datamodule)
+        results.update(_scalars(trainer.callback_metrics))  # train/ and val/ (test replaces them)
+        results["train/samples_per_s"] = throughput.samples_per_s
+        results["train/epochs"] = trainer.current_epoch
+        trainer.test(parts.learner, datamodule=parts.datamodule, verbose=False)
+        results.update(_scalars(trainer.callback_metrics))
+        results.update(parts.target.after_training(parts.learner, parts.datamodule, run_dir))
+        results["plots"] = [str(p) for p in _plots(parts, run_dir, loggers)]
+        results["checkpoint"] = str(run_dir / "checkpoints" / "last.ckpt")
+    except BaseException as e:
+        results["error"] = f"{type(e).__name__}: {e}"
+        raise
+    finally:
+        results["wall_s"] = time.perf_counter() - t_start
+        if HydraConfig.initialized():
+            results["overrides"] = list(HydraConfig.get().overrides.task)
+        trackers.finish(loggers)
+        path = run_dir / "results.json"
+        path.write_text(json.dumps(results, indent=2, sort_keys=True, default=str))
+        if "error" in results:
+            log.error("run failed; what exists is in %s", run_dir)
+    print(f"results: {path}")
+    return results
+
+
+def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
+    out = {}
+    for key, value in metrics.items():
+        value = float(value)
+        out[key] = value if math.isfinite(value) else None
+    return out
+
+
+def _plots(parts: Parts, run_dir: Path, loggers: list) -> list[Path]:
+    """Training curves and a spike raster of the first test sample, saved and sent to the trackers."""
+    plots = run_dir / "plots"
+    paths = [plot_curves(run_dir / "metrics.csv", plots / "curves.png")]
+    learner, dm = parts.learner, parts.datamodule
+    x, y = next(iter(dm.test_dataloader()))
+    learner.eval()
+    with torch.no_grad():
+        x_seq = learner.encoder(x[:1].to(learner.device), generator=learner.generator("test"))
+        layers = {"input": x_seq.flatten(1).cpu()}  # [T, 1, ...] -> [T, inputs]
+        layers.update(record_spikes(parts.model, x_seq))
+    pred = int(learner.model(x_seq).mean(0).argmax(-1))
+    paths.append(plot_raster(layers, plots / "raster.png", title=f"test sample 0: label {int(y[0])}, predicted {pred}"))
+    for lg in loggers:
+        if hasattr(lg, "log_image"):
+            for p in paths:
+                lg.log_image(key=f"plots/{p.stem}", images=[str(p)])
+    return paths

@@ -1,0 +1,3 @@
+from snnexp.learners.bptt import BPTT
+
+__all__ = ["BPTT"]

@@ -1,0 +1,40 @@
+"""Every option of every config group composes and instantiates."""
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from snnexp.errors import ConfigError
+from snnexp.experiment import build
+from tests.helpers import CONF, compose_cfg, options
+
+GROUPS = ["dataset", "encoding", "neuron", "neuron/surrogate", "model", "learner", "deploy", "trainer", "logger"]
+CASES = [(g, o) for g in GROUPS for o in options(g)]
+
+
+def test_every_group_has_options():
+    for group in GROUPS:
+        assert options(group), f"conf/{group} is empty"
+    top = {p.name for p in CONF.iterdir() if p.is_dir()}
+    assert top <= set(GROUPS) | {"experiment", "neuron"}, f"a group the test does not cover: {top}"
+
+
+@pytest.mark.parametrize("group, option", CASES, ids=[f"{g}={o}" for g, o in CASES])
+def test_option_instantiates(group, option, tmp_path):
+    cfg = compose_cfg([f"{group}={option}", "deploy.num_threads=1"] if group != "deploy" else [f"{group}={option}"])
+    if group == "deploy" and option == "gpu" and not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="deploy=gpu needs a CUDA GPU"):
+            build(cfg)
+        return
+    parts = build(cfg)
+    assert parts.model(torch.zeros(cfg.T, 2, *parts.datamodule.in_shape)).shape == (cfg.T, 2, parts.datamodule.num_classes)
+    assert parts.learner.configure_optimizers()
+    instantiate(cfg.trainer, logger=False, enable_checkpointing=False, **parts.target.trainer_kwargs())
+    for logger_cfg in cfg.logger.values():
+        instantiate(logger_cfg, save_dir=tmp_path)
+
+
+def test_surrogate_group_reaches_every_neuron():
+    for neuron in options("neuron"):
+        cfg = compose_cfg([f"neuron={neuron}", "neuron/surrogate=triangle", "neuron.surrogate.alpha=0.5"])
+        layer = instantiate(cfg.neuron)()
+        assert type(layer.surrogate).__name__ == "Triangle" and layer.surrogate.alpha == 0.5

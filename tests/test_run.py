@@ -1,0 +1,83 @@
+"""End-to-end runs, as a user types them."""
+import json
+from pathlib import Path
+
+import pytest
+
+from snnexp.experiment import run
+from tests.conftest import QUICK, run_cli
+from tests.helpers import compose_cfg, options
+
+ARTIFACTS = ["results.json", "metrics.csv", "checkpoints/last.ckpt", "plots/curves.png", "plots/raster.png"]
+
+
+def test_cli_default_run_leaves_everything_behind(tmp_path):
+    proc = run_cli(QUICK, run_dir=tmp_path)
+    for name in ARTIFACTS + [".hydra/config.yaml"]:
+        assert (tmp_path / name).is_file(), name
+    assert proc.stdout.strip().splitlines()[-1] == f"results: {tmp_path / 'results.json'}"
+    results = json.loads((tmp_path / "results.json").read_text())
+    for key in ["test/acc", "test/loss", "val/acc", "train/loss", "test/synops", "test/rate/mean",
+                "wall_s", "train/samples_per_s"]:
+        assert isinstance(results[key], float), key
+    assert any(k.startswith("test/rate/lif") for k in results)
+    assert list((tmp_path / "wandb").glob("offline-run-*")), "wandb should run offline by default"
+
+
+@pytest.mark.parametrize("learner", options("learner"))
+@pytest.mark.parametrize("model", options("model"))
+def test_each_learner_and_model_trains(learner, model, tmp_path):
+    cfg = compose_cfg(QUICK + [f"learner={learner}", f"model={model}", "logger=none"], run_dir=tmp_path)
+    results = run(cfg)
+    assert 0.0 <= results["test/acc"] <= 1.0
+    for name in ARTIFACTS:
+        assert (tmp_path / name).is_file(), name
+
+
+@pytest.mark.parametrize("option", options("deploy"))
+def test_each_deploy_target(option, tmp_path):
+    import torch
+
+    proc = run_cli(QUICK[:-1] + [f"deploy={option}", "logger=none"], run_dir=tmp_path, check=False)
+    if option == "gpu" and not torch.cuda.is_available():
+        assert proc.returncode == 2
+        assert "deploy=gpu needs a CUDA GPU" in proc.stderr and "Traceback" not in proc.stderr
+        assert not (tmp_path / "checkpoints").exists()  # stopped before training
+        return
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_same_seed_same_result(tmp_path):
+    a = run(compose_cfg(QUICK + ["logger=none", "trainer.limit_test_batches=3"], run_dir=tmp_path / "a"))
+    b = run(compose_cfg(QUICK + ["logger=none", "trainer.limit_test_batches=3"], run_dir=tmp_path / "b"))
+    assert a["test/acc"] == b["test/acc"] and a["test/loss"] == b["test/loss"]
+
+
+def test_invalid_value_names_its_key_without_traceback(tmp_path):
+    proc = run_cli(QUICK + ["neuron.tau=1.0"], run_dir=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert "neuron.tau=1.0 is invalid" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_cli(QUICK + ["T=0"], run_dir=tmp_path, check=False)
+    assert proc.returncode == 2 and "T=0 is invalid" in proc.stderr
+
+
+def test_unknown_option_lists_the_available_ones(tmp_path):
+    proc = run_cli(["neuron=hodgkin_huxley"], run_dir=tmp_path, check=False)
+    assert proc.returncode != 0
+    assert "Could not find 'neuron/hodgkin_huxley'" in proc.stderr
+    assert "lif" in proc.stderr and "plif" in proc.stderr
+
+
+def test_multirun_over_neurons(tmp_path):
+    run_cli(["-m", "neuron=if,lif,plif", "logger=none", f"hydra.sweep.dir={tmp_path}"] + QUICK)
+    results = sorted(tmp_path.glob("*/results.json"))
+    assert len(results) == 3
+    overrides = [json.loads(p.read_text())["overrides"] for p in results]
+    assert sorted(o[0] for o in overrides) == ["neuron=if", "neuron=lif", "neuron=plif"]
+
+
+@pytest.mark.slow
+def test_default_experiment_reaches_its_accuracy(tmp_path):
+    """The README's `make run`: the full default (20 epochs on digits) reaches test/acc >= 0.96."""
+    results = run(compose_cfg(["logger=none", "trainer.enable_progress_bar=false"], run_dir=tmp_path))
+    assert results["test/acc"] >= 0.96, results["test/acc"]
