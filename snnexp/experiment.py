@@ -2,6 +2,12 @@
 
 The run dir gets: .hydra/ (from Hydra), results.json, metrics.csv,
 checkpoints/last.ckpt, plots/*.png and, with the wandb logger, wandb/.
+
+What a learner must offer: it is a LightningModule with `.model` (a
+SpikingModel), `.encoder` and `.generator(stage)` (used for the raster plot).
+Optional: `extra_results(run_dir) -> dict` (merged into results.json after
+testing) and `extra_plots(run_dir) -> list[Path]` (saved PNGs, logged too).
+A deploy target adds its results through `Target.after_training`.
 """
 from __future__ import annotations
 
@@ -125,6 +131,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         results["train/epochs"] = trainer.current_epoch
         trainer.test(parts.learner, datamodule=parts.datamodule, verbose=False)
         results.update(_scalars(trainer.callback_metrics))
+        if hasattr(parts.learner, "extra_results"):
+            results.update(parts.learner.extra_results(run_dir))
         results.update(parts.target.after_training(parts.learner, parts.datamodule, run_dir))
         results["plots"] = [str(p) for p in _plots(parts, run_dir, loggers)]
         results["checkpoint"] = str(run_dir / "checkpoints" / "last.ckpt")
@@ -165,6 +173,8 @@ def _plots(parts: Parts, run_dir: Path, loggers: list) -> list[Path]:
         layers.update(record_spikes(parts.model, x_seq))
     pred = int(learner.model(x_seq).mean(0).argmax(-1))
     paths.append(plot_raster(layers, plots / "raster.png", title=f"test sample 0: label {int(y[0])}, predicted {pred}"))
+    if hasattr(learner, "extra_plots"):
+        paths += learner.extra_plots(run_dir)
     for lg in loggers:
         if hasattr(lg, "log_image"):
             for p in paths:
