@@ -9,6 +9,9 @@ from tests.helpers import CONF, compose_cfg, options
 
 GROUPS = ["dataset", "encoding", "neuron", "neuron/surrogate", "model", "learner", "deploy", "trainer", "logger"]
 CASES = [(g, o) for g in GROUPS for o in options(g)]
+# Options that need other groups changed too: composed with these extra overrides.
+NEEDS = {
+}
 
 
 def test_every_group_has_options():
@@ -20,7 +23,8 @@ def test_every_group_has_options():
 
 @pytest.mark.parametrize("group, option", CASES, ids=[f"{g}={o}" for g, o in CASES])
 def test_option_instantiates(group, option, tmp_path):
-    cfg = compose_cfg([f"{group}={option}", "deploy.num_threads=1"] if group != "deploy" else [f"{group}={option}"])
+    overrides = [f"{group}={option}", *NEEDS.get(f"{group}={option}", [])]
+    cfg = compose_cfg(overrides + (["deploy.num_threads=1"] if group != "deploy" else []))
     if group == "deploy" and option == "gpu" and not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="deploy=gpu needs a CUDA GPU"):
             build(cfg)

@@ -24,10 +24,22 @@ def test_cli_default_run_leaves_everything_behind(tmp_path):
     assert list((tmp_path / "wandb").glob("offline-run-*")), "wandb should run offline by default"
 
 
-@pytest.mark.parametrize("learner", options("learner"))
-@pytest.mark.parametrize("model", options("model"))
-def test_each_learner_and_model_trains(learner, model, tmp_path):
-    cfg = compose_cfg(QUICK + [f"learner={learner}", f"model={model}", "logger=none"], run_dir=tmp_path)
+# (learner, model, extra overrides) pairs that run end to end; every learner and every model
+# appears in at least one (checked below). A new learner or model adds its line.
+PAIRS = [
+    ("bptt", "csnn", []),
+    ("bptt", "mlp", []),
+]
+
+
+def test_pairs_cover_every_learner_and_model():
+    assert {p[0] for p in PAIRS} == set(options("learner"))
+    assert {p[1] for p in PAIRS} == set(options("model"))
+
+
+@pytest.mark.parametrize("learner, model, extra", PAIRS, ids=[f"{p[0]}-{p[1]}" for p in PAIRS])
+def test_each_learner_and_model_trains(learner, model, extra, tmp_path):
+    cfg = compose_cfg(QUICK + [f"learner={learner}", f"model={model}", "logger=none", *extra], run_dir=tmp_path)
     results = run(cfg)
     assert 0.0 <= results["test/acc"] <= 1.0
     for name in ARTIFACTS:
