@@ -1,22 +1,31 @@
 """Entry point: `python run.py [group=option ...] [key=value ...]`, `-m` for sweeps."""
 from __future__ import annotations
 
+import logging
 import sys
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from snnexp.errors import config_error
+
+log = logging.getLogger("snnexp")
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
     from snnexp.experiment import run  # after Hydra parsed the command line: `--help` stays fast
 
+    sweeping = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         results = run(cfg)
     except Exception as e:
         error = config_error(e)
+        if sweeping:  # the job's results.json holds the error; the other jobs go on
+            log.exception("job failed: %s", error or e)
+            return float("nan")
         if error is None:
             raise
         print(f"snnexp: configuration error: {error}\n"
@@ -28,3 +37,7 @@ def main(cfg: DictConfig) -> float | None:
 
 if __name__ == "__main__":
     main()
+    from snnexp.sweep import FailureReport
+
+    if FailureReport.failures:
+        sys.exit(1)

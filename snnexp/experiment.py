@@ -26,10 +26,12 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
+from pytorch_lightning.utilities import rank_zero_only
 
 from snnexp import loggers as trackers
 from snnexp.deploy.base import Target
 from snnexp.errors import config_error
+from snnexp.resume import prepend_metrics, resume_config
 from snnexp.runtime import tune_allocator
 from snnexp.viz.curves import plot_curves
 from snnexp.viz.raster import plot_raster, record_spikes
@@ -90,7 +92,7 @@ class Throughput(Callback):
         now = time.perf_counter()
         self.seconds += now - self._last
         self._last = now
-        self.samples += len(batch[-1])
+        self.samples += len(batch[-1]) * trainer.world_size  # all DDP processes together
 
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
         self._last = time.perf_counter()  # validation inside an epoch does not count
@@ -110,6 +112,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     """Build, train, test and deploy; write results.json; return the results."""
     t_start = time.perf_counter()
     tune_allocator()
+    ckpt_path = None
+    if cfg.get("resume"):
+        overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+        cfg, ckpt_path = resume_config(cfg, overrides)
     run_dir = run_dir_of(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"run_dir": str(run_dir)}
@@ -122,20 +128,29 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         for lg in loggers:
             lg.log_hyperparams(config)
         throughput = Throughput()
-        checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0)
+        # checkpoints/last.ckpt rewritten after every epoch (resume reads it after a crash)
+        checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", monitor=None, save_top_k=1,
+                                     enable_version_counter=False)
         trainer: pl.Trainer = instantiate(cfg.trainer, logger=loggers, callbacks=[throughput, checkpoint],
                                           default_root_dir=str(run_dir), **parts.target.trainer_kwargs())
-        trainer.fit(parts.learner, datamodule=parts.datamodule)
+        trainer.fit(parts.learner, datamodule=parts.datamodule, ckpt_path=ckpt_path)
         results.update(_scalars(trainer.callback_metrics))  # train/ and val/ (test replaces them)
         results["train/samples_per_s"] = throughput.samples_per_s
         results["train/epochs"] = trainer.current_epoch
         trainer.test(parts.learner, datamodule=parts.datamodule, verbose=False)
         results.update(_scalars(trainer.callback_metrics))
+        if not _is_rank_zero():  # DDP: the other processes stop here; rank 0 reports
+            return results
+        if ckpt_path is not None:  # continuous curves: the old run's epochs first
+            prepend_metrics(Path(cfg.resume) / "metrics.csv", run_dir / "metrics.csv")
+            results["resumed_from"] = str(ckpt_path)
         if hasattr(parts.learner, "extra_results"):
             results.update(parts.learner.extra_results(run_dir))
         results.update(parts.target.after_training(parts.learner, parts.datamodule, run_dir))
         results["plots"] = [str(p) for p in _plots(parts, run_dir, loggers)]
         results["checkpoint"] = str(run_dir / "checkpoints" / "last.ckpt")
+        if cfg.get("paper"):  # a preset's reported number, for scripts/table.py
+            results["paper"] = paper_reference(cfg)
     except BaseException as e:
         results["error"] = f"{type(e).__name__}: {e}"
         raise
@@ -145,11 +160,30 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             results["overrides"] = list(HydraConfig.get().overrides.task)
         trackers.finish(loggers)
         path = run_dir / "results.json"
-        path.write_text(json.dumps(results, indent=2, sort_keys=True, default=str))
+        if _is_rank_zero():
+            path.write_text(json.dumps(results, indent=2, sort_keys=True, default=str))
         if "error" in results:
             log.error("run failed; what exists is in %s", run_dir)
-    print(f"results: {path}")
+    if _is_rank_zero():
+        print(f"results: {path}")
     return results
+
+
+def paper_reference(cfg: DictConfig) -> dict[str, Any]:
+    """The paper's number for this run from the preset's `paper` block.
+
+    `paper: {source, metric, value}` or, when it depends on a config value,
+    `paper: {source, metric, by: <config key>, values: {<value>: <number>}}`.
+    """
+    paper = cfg.paper
+    value = paper.get("value")
+    if paper.get("by"):
+        value = paper["values"].get(OmegaConf.select(cfg, paper.by))
+    return {"source": paper.get("source", ""), "metric": paper.get("metric", "test/acc"), "value": value}
+
+
+def _is_rank_zero() -> bool:
+    return rank_zero_only.rank == 0
 
 
 def _scalars(metrics: dict[str, Any]) -> dict[str, float]:

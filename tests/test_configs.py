@@ -18,7 +18,19 @@ def test_every_group_has_options():
     for group in GROUPS:
         assert options(group), f"conf/{group} is empty"
     top = {p.name for p in CONF.iterdir() if p.is_dir()}
-    assert top <= set(GROUPS) | {"experiment", "neuron"}, f"a group the test does not cover: {top}"
+    assert top <= set(GROUPS) | {"experiment", "neuron", "hparams_search", "hydra"}, f"a group no test covers: {top}"
+
+
+def test_sweep_configs_compose():
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        for launcher in options("hydra/launcher"):
+            cfg = compose("config", overrides=[f"hydra/launcher={launcher}"], return_hydra_config=True)
+            assert cfg.hydra.launcher._target_.startswith("hydra_plugins.")
+        for search in options("hparams_search"):
+            cfg = compose("config", overrides=[f"hparams_search={search}"], return_hydra_config=True)
+            assert cfg.hydra.sweeper.direction == "maximize" and cfg.optimized_metric == "val/acc"
 
 
 @pytest.mark.parametrize("group, option", CASES, ids=[f"{g}={o}" for g, o in CASES])

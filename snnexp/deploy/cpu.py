@@ -25,4 +25,4 @@ class CPUTarget(Target):
             torch.set_num_threads(int(self.num_threads))
 
     def trainer_kwargs(self) -> dict[str, Any]:
-        return {"accelerator": "cpu", "devices": 1}
+        return {"accelerator": "cpu"}

@@ -40,7 +40,10 @@ class BPTT(pl.LightningModule):
     ):
         super().__init__()
         check(loss in LOSSES, "learner.loss", loss, f"choose one of {list(LOSSES)}")
-        self.save_hyperparameters(ignore=["model", "encoder"], logger=False)
+        # Plain values only: checkpoints must load with torch.load(weights_only=True) (resume).
+        self.save_hyperparameters(ignore=["model", "encoder", "optimizer", "scheduler"], logger=False)
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
         self.model = model
         self.encoder = encoder
         self.loss_name = loss
@@ -76,7 +79,7 @@ class BPTT(pl.LightningModule):
         loss = self.loss(out, y)
         acc = self.acc[stage + "_"]
         acc(out, y)
-        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y), sync_dist=True)
         self.log(f"{stage}/acc", acc, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
         if self._monitor is not None:
             self._monitor.add_samples(len(y))
@@ -100,7 +103,7 @@ class BPTT(pl.LightningModule):
         if self._monitor is None:
             return
         for key, value in self._monitor.compute().items():
-            self.log(f"{stage}/{key}", value)
+            self.log(f"{stage}/{key}", value, sync_dist=True)  # mean over DDP processes
         self._monitor.__exit__()
         self._monitor = None
 
@@ -117,7 +120,7 @@ class BPTT(pl.LightningModule):
         self._end_eval("test")
 
     def configure_optimizers(self):
-        optimizer = self.hparams.optimizer(params=self.parameters())
-        if self.hparams.scheduler is None:
+        optimizer = self.optimizer_factory(params=self.parameters())
+        if self.scheduler_factory is None:
             return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.hparams.scheduler(optimizer), "interval": "epoch"}}
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer), "interval": "epoch"}}

@@ -1,0 +1,49 @@
+"""Paper table from sweeps: `python scripts/table.py outputs/multirun/<date>/<time> [more dirs] [--metrics ...]`.
+
+Collects every results.json under the given dirs, groups runs by the keys the
+sweep varied (seed excluded: it is averaged over), and writes table.md,
+table.csv and table.png (mean ± std over seeds, the paper's number where the
+preset stores one) into --out (default: the first dir). Prints the markdown.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from snnexp.sweep import failed_jobs  # noqa: E402
+from snnexp.tables import collect, group, markdown, plot, write_csv  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("dirs", nargs="+", type=Path, help="run dirs or multirun dirs")
+    ap.add_argument("--metrics", default="test/acc", help="comma-separated results.json keys (default test/acc)")
+    ap.add_argument("--by", default=None, help="comma-separated override keys to group by (default: the swept ones)")
+    ap.add_argument("--out", type=Path, default=None, help="folder for table.md/.csv/.png (default: first dir)")
+    ap.add_argument("--title", default="")
+    args = ap.parse_args(argv)
+    for d in args.dirs:
+        if not d.exists():
+            ap.error(f"{d} does not exist")
+    metrics = [m for m in args.metrics.split(",") if m]
+    runs = collect(args.dirs)
+    rows = group(runs, metrics, args.by.split(",") if args.by else None)
+    out = args.out or (args.dirs[0] if args.dirs[0].is_dir() else args.dirs[0].parent)
+    out.mkdir(parents=True, exist_ok=True)
+    text = markdown(rows, metrics, args.title)
+    failures = [f for d in args.dirs if d.is_dir() for f in failed_jobs(d)]
+    if failures:
+        text += "\nFailed jobs:\n" + "".join(f"- {p}: {e}\n" for p, e in failures)
+    (out / "table.md").write_text(text)
+    write_csv(rows, metrics, out / "table.csv")
+    plot(rows, metrics[0], out / "table.png", args.title)
+    print(text)
+    print(f"wrote {out / 'table.md'}, {out / 'table.csv'}, {out / 'table.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
