@@ -64,6 +64,31 @@ def readout_layer(readout: str, neuron: NeuronFactory, readout_tau: float) -> nn
     return neuron() if readout == "spikes" else LI(tau=readout_tau)
 
 
+class Voting(nn.Module):
+    """Average each class's group of `per_class` output neurons: [..., K*per_class] -> [..., K].
+
+    Fang et al. (2021) read 10 classes out of 100 spiking neurons this way.
+    """
+
+    def __init__(self, per_class: int):
+        super().__init__()
+        self.per_class = int(per_class)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.unflatten(-1, (-1, self.per_class)).mean(-1)
+
+    def extra_repr(self) -> str:
+        return f"per_class={self.per_class}"
+
+
+def output_layers(width: int, num_classes: int, bias: bool, readout: str, neuron: NeuronFactory,
+                  readout_tau: float, voting: int = 1) -> list[nn.Module]:
+    """Linear -> readout neurons (-> Voting when each class has `voting` output neurons)."""
+    check(int(voting) >= 1, "model.voting", voting, "must be >= 1 output neurons per class")
+    layers = [nn.Linear(width, num_classes * int(voting), bias=bias), readout_layer(readout, neuron, readout_tau)]
+    return layers + ([Voting(voting)] if int(voting) > 1 else [])
+
+
 def flat_size(layers: list[nn.Module], in_shape: tuple[int, ...]) -> int:
     """Number of features after `layers` for one [in_shape] input (neurons keep shapes)."""
     x = torch.zeros(1, *in_shape)

@@ -6,7 +6,7 @@ from typing import Sequence
 from torch import nn
 
 from snnexp.errors import check
-from snnexp.models.base import NeuronFactory, SpikingModel, flat_size, readout_layer
+from snnexp.models.base import NeuronFactory, SpikingModel, flat_size, output_layers
 
 POOLS = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
 
@@ -37,6 +37,7 @@ class CSNN(SpikingModel):
         bias: bool = True,
         readout: str = "spikes",
         readout_tau: float = 2.0,
+        voting: int = 1,
         step_mode: str = "s",
     ):
         check(len(in_shape) == 3, "dataset.in_shape", tuple(in_shape), "csnn needs images [C, H, W]")
@@ -64,5 +65,5 @@ class CSNN(SpikingModel):
             width = int(h)
         if dropout > 0:
             layers.append(nn.Dropout(dropout))
-        layers += [nn.Linear(width, num_classes, bias=bias), readout_layer(readout, neuron, readout_tau)]
+        layers += output_layers(width, num_classes, bias, readout, neuron, readout_tau, voting)
         super().__init__(layers, step_mode, readout)

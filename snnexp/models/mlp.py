@@ -7,7 +7,7 @@ from typing import Sequence
 from torch import nn
 
 from snnexp.errors import check
-from snnexp.models.base import NeuronFactory, SpikingModel, readout_layer
+from snnexp.models.base import NeuronFactory, SpikingModel, output_layers
 
 
 class MLP(SpikingModel):
@@ -27,6 +27,7 @@ class MLP(SpikingModel):
         bias: bool = True,
         readout: str = "spikes",
         readout_tau: float = 2.0,
+        voting: int = 1,
         step_mode: str = "m",
     ):
         check(all(int(h) >= 1 for h in hidden), "model.hidden", list(hidden), "widths must be >= 1")
@@ -41,5 +42,5 @@ class MLP(SpikingModel):
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             width = int(h)
-        layers += [nn.Linear(width, num_classes, bias=bias), readout_layer(readout, neuron, readout_tau)]
+        layers += output_layers(width, num_classes, bias, readout, neuron, readout_tau, voting)
         super().__init__(layers, step_mode, readout)

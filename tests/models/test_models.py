@@ -48,3 +48,14 @@ def test_bad_model_values_name_their_key():
         CSNN(LIF, in_shape=(1, 8, 8), num_classes=3, pool="median")
     with pytest.raises(ConfigError, match="csnn needs images"):
         CSNN(LIF, in_shape=(64,), num_classes=3)
+
+
+def test_voting_averages_each_class_group():
+    model = MLP(LIF, in_shape=(4,), num_classes=3, voting=10)
+    assert model.net[-3].out_features == 30
+    out = model(torch.rand(5, 2, 4) * 3)
+    assert out.shape == (5, 2, 3)
+    from snnexp.models.base import Voting
+
+    x = torch.arange(6.0).reshape(1, 6)
+    assert Voting(2)(x).tolist() == [[0.5, 2.5, 4.5]]
