@@ -3,8 +3,8 @@
     python scripts/bench_neurons.py            # snnexp only
     make bench-peers                           # also snnTorch and SpikingJelly, same shapes, same process setup
 
-Prints, for each neuron on x [T=32, N=64, 4096]: forward+backward time (median of
-repeats) and the peak extra resident memory of one forward+backward (each case in
+Prints, for each neuron on x [T=32, N=64, 4096]: forward+backward time (best of
+N repeats, as timeit) and the peak extra resident memory of one forward+backward (each case in
 a fresh process, so peaks don't mix); then csnn BPTT training samples/s on
 [T=8, N=64, 1, 28, 28] (conv 1->32, pool, conv 32->32, pool, linear -> 10, Adam,
 cross-entropy on the mean firing rate), with ReLU in place of the neurons as the
@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -28,7 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 SHAPE = (32, 64, 4096)
 NEURON_CASES = ["snnexp-if", "snnexp-lif", "snnexp-plif", "snnexp-lif-loop", "snntorch-leaky", "spikingjelly-lif"]
-CSNN_CASES = ["snnexp-lif", "snnexp-lif-m", "snnexp-lif-pool-after", "snnexp-relu", "snntorch-leaky", "spikingjelly-lif"]
+CSNN_CASES = ["snnexp-lif", "snnexp-lif-m", "snnexp-lif-nchw", "snnexp-lif-pool-after", "snnexp-relu",
+              "snnexp-relu-nchw", "snntorch-leaky", "spikingjelly-lif"]
 
 
 def rss_mb() -> float:
@@ -48,7 +48,7 @@ def timed(fn, repeats: int, warmup: int = 2) -> float:
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return min(times)  # best of N: robust to other processes on a shared 2-core machine (as timeit)
 
 
 # -- neuron layers -------------------------------------------------------------------------
@@ -117,9 +117,10 @@ def csnn_step_fn(case: str):
         from snnexp.models import CSNN
         from snnexp.neurons import LIF
 
-        neuron = (lambda **kw: nn.ReLU()) if case == "snnexp-relu" else LIF
+        neuron = (lambda **kw: nn.ReLU()) if case.startswith("snnexp-relu") else LIF
         model = CSNN(neuron, in_shape=(1, 28, 28), num_classes=10, channels=(32, 32), batch_norm=False,
-                     pool_first=case != "snnexp-lif-pool-after", step_mode="m" if case.endswith("-m") else "s")
+                     pool_first="-pool-after" not in case, step_mode="m" if case.endswith("-m") else "s",
+                     channels_last="-nchw" not in case)
         forward = model
     elif case == "snntorch-leaky":
         import snntorch as snn
@@ -216,7 +217,7 @@ def main() -> None:
         return
     import torch
 
-    print(f"torch {torch.__version__}, {args.threads} threads, {os.cpu_count()} CPUs, median of {args.repeats}")
+    print(f"torch {torch.__version__}, {args.threads} threads, {os.cpu_count()} CPUs, best of {args.repeats}")
     figures: dict = {"neuron": {}, "csnn": {}}
     print(f"\nNeuron layer forward+backward on x{list(SHAPE)} (float32):")
     print(f"  {'case':<22}{'tuned ms':>10}{'peak MB':>10}{'untuned ms':>12}{'peak MB':>10}")
@@ -240,9 +241,10 @@ def main() -> None:
         figures["csnn"][case] = {"tuned": on, "untuned": off}
         if on and off:
             print(f"  {case:<22}{on['samples_per_s']:>17.0f}{off['samples_per_s']:>19.0f}")
-    print("\nsnnexp-lif: single-step network (default csnn); -m: layer by layer over T*N frames;"
-          "\n-pool-after: pool the spikes instead of the current; -relu: the same layers with ReLU;"
-          "\n-loop: autograd through lif_step (the reference path the fused one is tested against).")
+    print("\nsnnexp-lif: the default csnn (whole network one step at a time, NHWC); -m: layer by layer over"
+          "\nT*N frames; -nchw: PyTorch's default layout; -pool-after: pool the spikes instead of the current;"
+          "\n-relu: the same layers with ReLU; -loop: autograd through lif_step (the reference path the fused"
+          "\none is tested against). Peers use their defaults (NCHW), conv -> pool -> neuron like snnexp-lif.")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
 

@@ -59,3 +59,13 @@ def test_voting_averages_each_class_group():
 
     x = torch.arange(6.0).reshape(1, 6)
     assert Voting(2)(x).tolist() == [[0.5, 2.5, 4.5]]
+
+
+def test_channels_last_changes_layout_not_results():
+    torch.manual_seed(0)
+    a = CSNN(LIF, in_shape=(2, 12, 12), num_classes=4, channels=(8, 8), channels_last=True)
+    b = CSNN(LIF, in_shape=(2, 12, 12), num_classes=4, channels=(8, 8), channels_last=False)
+    b.load_state_dict(a.state_dict())
+    assert a.net[0].weight.is_contiguous(memory_format=torch.channels_last)
+    x = (torch.rand(4, 3, 2, 12, 12) < 0.4).float() * 2
+    assert torch.allclose(a(x), b(x), atol=1e-5)
