@@ -149,8 +149,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         results.update(parts.target.after_training(parts.learner, parts.datamodule, run_dir))
         results["plots"] = [str(p) for p in _plots(parts, run_dir, loggers)]
         results["checkpoint"] = str(run_dir / "checkpoints" / "last.ckpt")
+        choices = _choices()
+        if choices:
+            results["choices"] = choices
+        if cfg.get("preset"):
+            results["preset"] = cfg.preset
         if cfg.get("paper"):  # a preset's reported number, for scripts/table.py
-            results["paper"] = paper_reference(cfg)
+            results["paper"] = paper_reference(cfg, choices)
     except BaseException as e:
         results["error"] = f"{type(e).__name__}: {e}"
         raise
@@ -169,16 +174,29 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     return results
 
 
-def paper_reference(cfg: DictConfig) -> dict[str, Any]:
+def _choices() -> dict[str, str]:
+    """The option chosen in each config group (dataset: digits, neuron: lif, ...)."""
+    if not HydraConfig.initialized():
+        return {}
+    return {k: str(v) for k, v in HydraConfig.get().runtime.choices.items() if not k.startswith("hydra/")}
+
+
+def paper_reference(cfg: DictConfig, choices: dict[str, str]) -> dict[str, Any]:
     """The paper's number for this run from the preset's `paper` block.
 
-    `paper: {source, metric, value}` or, when it depends on a config value,
-    `paper: {source, metric, by: <config key>, values: {<value>: <number>}}`.
+    `paper: {source, metric, value}` or, when it depends on the run,
+    `paper: {source, metric, by: [<group or config key>, ...], values: {<option>: {<option>: <number>}}}`
+    with one nesting level per key, a group standing for its chosen option
+    (e.g. by: [dataset, neuron], values: {fashion_mnist: {plif: 0.9438}}); no entry, no number.
     """
     paper = cfg.paper
     value = paper.get("value")
     if paper.get("by"):
-        value = paper["values"].get(OmegaConf.select(cfg, paper.by))
+        keys = [paper.by] if isinstance(paper.by, str) else list(paper.by)
+        value = paper["values"]
+        for key in keys:
+            chosen = choices[key] if key in choices else OmegaConf.select(cfg, key)
+            value = value.get(chosen) if isinstance(value, DictConfig) else None
     return {"source": paper.get("source", ""), "metric": paper.get("metric", "test/acc"), "value": value}
 
 
