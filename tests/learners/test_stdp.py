@@ -1,0 +1,131 @@
+"""The STDP learner: plastic layers, teacher spikes, one update per batch, incompatible models refused."""
+from functools import partial
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from snnexp.encoding.poisson import Poisson
+from snnexp.errors import ConfigError
+from snnexp.learners.plastic import Recorder, plastic_layers
+from snnexp.learners.stdp import STDP, best_sample_mask, teacher_spikes
+from snnexp.learners.stdp_rule import normalise_, stdp_sequence
+from snnexp.models import CSNN, MLP
+from snnexp.models.wta import WTA
+from snnexp.neurons import LIF, PLIF
+
+
+def test_teacher_spikes_fire_the_right_class_evenly():
+    s = teacher_spikes(torch.tensor([2, 0]), T=8, n_out=6, num_classes=3, spikes=4)  # 2 neurons per class
+    assert s.shape == (8, 2, 6)
+    assert s[:, 0].sum(0).tolist() == [0, 0, 0, 0, 4, 4] and s[:, 1].sum(0).tolist() == [4, 4, 0, 0, 0, 0]
+    assert s[:, 0, 4].nonzero().flatten().tolist() == [0, 2, 4, 6]
+
+
+def test_best_sample_mask_keeps_one_sample_per_neuron():
+    post = torch.zeros(5, 3, 2)
+    post[:, 0, 0], post[:2, 1, 0], post[:3, 2, 1] = 1, 1, 1  # neuron 0: sample 0 most; neuron 1: sample 2
+    mask = best_sample_mask(post)
+    assert mask[0].tolist() == [[1, 0], [0, 0], [0, 1]]
+    conv = torch.zeros(2, 2, 3, 2, 2)
+    conv[:, 1, 0] = 1
+    assert best_sample_mask(conv).shape == (1, 2, 3, 1, 1)
+
+
+def test_plastic_layers_of_csnn_and_mlp():
+    csnn = CSNN(partial(LIF), (1, 8, 8), 10)
+    found = plastic_layers(csnn)
+    assert [(p.pooled, p.conv is not None, p.is_output) for p in found] == [
+        (True, True, False), (True, True, False), (False, False, True)]
+    mlp = MLP(partial(LIF), (1, 8, 8), 10, readout="membrane")
+    assert [p.is_output for p in plastic_layers(mlp)] == [False]
+
+
+def test_recorder_gives_time_first_pre_and_post_in_both_step_modes():
+    torch.manual_seed(0)
+    x_seq = (torch.rand(4, 3, 1, 8, 8) < 0.5).float()
+    for step_mode in ("s", "m"):
+        model = CSNN(partial(LIF), (1, 8, 8), 10, step_mode=step_mode, channels=[4])
+        layers = plastic_layers(model)
+        with torch.no_grad(), Recorder(layers, 4) as rec:
+            model(x_seq)
+        pre, post = rec.pre_post(layers[0])
+        assert pre.shape == (4, 3, 1, 8, 8) and torch.equal(pre, x_seq)
+        assert post.shape == (4, 3, 4, 8, 8)  # pooled 4x4 spikes copied back onto the 8x8 conv output
+
+
+def test_incompatible_models_stop_with_the_working_combinations():
+    with pytest.raises(ConfigError, match="learner=stdp works with model=diehl_cook"):
+        STDP(MLP(partial(LIF), (1, 8, 8), 10, hidden=[], readout="membrane"), Poisson(T=4), 10)
+    with pytest.raises(ConfigError, match="model.readout"):
+        STDP(MLP(partial(LIF), (1, 8, 8), 10, readout="membrane"), Poisson(T=4), 10)
+
+
+def test_plif_tau_is_fixed():
+    model = CSNN(partial(PLIF), (1, 8, 8), 10)
+    STDP(model, Poisson(T=4), 10)
+    assert not any(p.requires_grad for p in model.parameters())
+
+
+class Batches(pl.LightningDataModule):
+    def __init__(self, x, y):
+        super().__init__()
+        self.ds = TensorDataset(x, y)
+
+    def train_dataloader(self):
+        return DataLoader(self.ds, batch_size=len(self.ds))
+
+    val_dataloader = test_dataloader = train_dataloader
+
+
+def fit_one_batch(learner, x, y):
+    trainer = pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0)
+    trainer.fit(learner, datamodule=Batches(x, y))
+    return trainer
+
+
+def test_wta_teacher_update_equals_the_rule_and_touches_only_the_taught_class():
+    torch.manual_seed(0)
+    model = WTA(partial(LIF), (1, 4, 4), 3, w_init_max=0.2, norm=4.0, teacher_spikes=3, stdp={"lr_post": 0.01, "lr_pre": 0.002})
+    x = torch.rand(4, 1, 4, 4)
+    y = torch.tensor([1, 1, 2, 1])
+    learner = STDP(model, Poisson(T=6), 3, seed=0)
+    w0 = model.synapse.weight.detach().clone()
+    # the expected change: the same encoding, the teacher's spikes, the rule
+    gen = torch.Generator().manual_seed(0)
+    x_seq = Poisson(T=6)(x, generator=gen)
+    post = teacher_spikes(y, 6, 3, 3, 3)
+    expected = (w0 + stdp_sequence(x_seq.flatten(2), post, w0, model.plasticity)).clamp(0, 1)
+    normalise_(expected, model.norm, 1.0, cap=model.norm_cap)
+    fit_one_batch(learner, x, y)
+    w = model.synapse.weight.detach()
+    assert torch.allclose(w[0], w0[0])  # class 0 was never taught
+    assert not torch.allclose(w[1], w0[1])
+    assert torch.allclose(w, expected, atol=1e-6)
+
+
+def test_csnn_stdp_changes_weights_within_range():
+    torch.manual_seed(0)
+    model = CSNN(partial(LIF), (1, 8, 8), 2, channels=[4])
+    learner = STDP(model, Poisson(T=4), 2, stdp={"lr_post": 0.5, "lr_pre": 0.1, "w_min": -0.5, "w_max": 0.5})
+    before = [p.weight.detach().clone() for p in learner.layers]
+    fit_one_batch(learner, torch.rand(8, 1, 8, 8), torch.randint(0, 2, (8,)))
+    for p, b in zip(learner.layers, before):
+        assert not torch.equal(p.weight, b)
+        assert float(p.weight.min()) >= -0.5 and float(p.weight.max()) <= 0.5
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["model=diehl_cook"], "needs adaptive thresholds: use neuron=alif"),
+    (["model=diehl_cook", "neuron=alif"], "trains with learner=stdp only"),
+    (["model=wta", "learner=hybrid"], "trains with learner=stdp only"),
+    (["learner=stdp", "model=mlp", "model.readout=membrane"], "learner=stdp works with model=diehl_cook"),
+])
+def test_incompatible_choices_stop_before_training(overrides, message):
+    from snnexp.experiment import build
+    from tests.helpers import compose_cfg
+
+    with pytest.raises(ConfigError, match=message):
+        build(compose_cfg(overrides + ["deploy.num_threads=1"]))
