@@ -1,0 +1,193 @@
+import functools
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from snnexp.errors import ConfigError
+from snnexp.learners.conversion import (activation_scales, ann_counterpart, fold_batchnorm, normalise, percentile,
+                                        predictions_over_time, to_snn)
+from snnexp.models import CSNN, MLP, SpikingMaxPool2d, SpikingModel
+from snnexp.neurons import IF, LI, LIF
+
+IF_SUB = functools.partial(IF, reset="subtract")
+
+
+def _with_running_stats(net: nn.Sequential, x: torch.Tensor) -> nn.Sequential:
+    """Give every BatchNorm non-trivial running statistics and affine parameters."""
+    net.train()
+    for m in net.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.momentum = None  # cumulative average: the stats of all batches seen
+            nn.init.uniform_(m.weight, 0.5, 2.0)
+            nn.init.uniform_(m.bias, -0.5, 0.5)
+    with torch.no_grad():
+        for _ in range(3):
+            net(x * 3 + 1)
+    return net.eval()
+
+
+def _conv_ann(pool_first: bool = True, max_pool: str = "spiking", bias: bool = True) -> nn.Sequential:
+    torch.manual_seed(0)
+    model = CSNN(LIF, in_shape=(1, 8, 8), num_classes=5, channels=(4, 6), hidden=(12,), pool_first=pool_first,
+                 batch_norm=False, bias=bias)
+    return ann_counterpart(model.net, max_pool=max_pool, bias=bias)
+
+
+def test_ann_counterpart_has_relu_for_neurons_and_ends_in_logits():
+    model = CSNN(LIF, in_shape=(1, 8, 8), num_classes=5, channels=(4, 6), hidden=(12,), readout="membrane")
+    assert isinstance(model.net[-1], LI)
+    ann = ann_counterpart(model.net, max_pool="avg")
+    assert isinstance(ann[-1], nn.Linear)
+    assert sum(isinstance(m, nn.ReLU) for m in ann) == 3
+    assert not any(isinstance(m, nn.MaxPool2d) for m in ann) and sum(isinstance(m, nn.AvgPool2d) for m in ann) == 2
+    assert ann(torch.rand(2, 1, 8, 8)).shape == (2, 5)
+    assert any(isinstance(m, nn.MaxPool2d) for m in ann_counterpart(model.net, max_pool="spiking"))
+
+
+def test_bias_free_counterpart_has_no_bias_and_refuses_batchnorm():
+    ann = _conv_ann(bias=False)
+    assert all(m.bias is None for m in ann if isinstance(m, (nn.Conv2d, nn.Linear)))
+    with_bn = CSNN(LIF, in_shape=(1, 8, 8), num_classes=5, batch_norm=True)
+    with pytest.raises(ConfigError, match="learner.bias=False is invalid.*model.batch_norm=false"):
+        ann_counterpart(with_bn.net, bias=False)
+    with pytest.raises(ConfigError, match="learner.max_pool"):
+        ann_counterpart(with_bn.net, max_pool="min")
+
+
+@pytest.mark.parametrize("cls, kwargs, shape", [
+    (CSNN, {"channels": (4, 6), "hidden": (12,)}, (1, 8, 8)),
+    (MLP, {"hidden": (16, 8), "batch_norm": True}, (1, 4, 4)),
+])
+def test_folded_model_equals_the_original_in_eval_mode(cls, kwargs, shape):
+    torch.manual_seed(0)
+    ann = ann_counterpart(cls(LIF, in_shape=shape, num_classes=5, **kwargs).net)
+    x = torch.randn(32, *shape)
+    ann = _with_running_stats(ann, x)
+    folded = fold_batchnorm(ann)
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in folded)
+    assert any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in ann)  # the original is kept
+    with torch.no_grad():
+        assert (folded(x) - ann(x)).abs().max() < 1e-5
+
+
+def test_fold_refuses_a_batchnorm_it_cannot_merge():
+    with pytest.raises(ValueError, match="must follow a Conv2d or Linear"):
+        fold_batchnorm(nn.Sequential(nn.Linear(3, 3), nn.ReLU(), nn.BatchNorm1d(3)))
+
+
+def test_percentile_matches_numpy_beyond_torch_quantile_limits():
+    g = torch.Generator().manual_seed(0)
+    for n, qs in ((1, (50.0,)), (2, (0.0, 50.0, 100.0)), (1000, (0.0, 50.0, 99.9, 100.0)), (2**24 + 5, (99.9,))):
+        v = torch.rand(n, generator=g)
+        for q in qs:
+            assert percentile(v, q) == pytest.approx(np.percentile(v.numpy(), q), rel=1e-5, abs=1e-7), (n, q)
+    assert np.isnan(percentile(torch.empty(0), 99.9))
+
+
+def test_if_rate_times_threshold_tends_to_relu_of_constant_input():
+    for th in (1.0, 0.5):
+        x = torch.linspace(-th, th, 41)  # constant input currents within the non-saturated range
+        errors = []
+        for T in (10, 100, 1000):
+            s_seq = IF(v_threshold=th, reset="subtract")(x.expand(T, -1))
+            rate = s_seq.mean(0)
+            errors.append(float((rate * th - torch.relu(x)).abs().max()))
+            assert errors[-1] <= th / T + 1e-5  # reset by subtraction loses at most one threshold of charge
+        assert errors[0] > errors[1] > errors[2]
+
+
+def test_normalisation_leaves_the_predictions_unchanged_and_bounds_the_activations():
+    ann = _conv_ann()
+    x = torch.rand(64, 1, 8, 8)
+    with torch.no_grad():
+        scales = activation_scales(ann, [x[:32], x[32:]], q=100.0)
+        norm = normalise(ann, scales)
+        assert torch.equal(norm(x).argmax(1), ann(x).argmax(1))
+        assert torch.allclose(norm(x), ann(x) / scales[len(ann) - 1], atol=1e-5)
+        assert torch.allclose(normalise(ann, scales, output=False)(x), ann(x), atol=1e-5)
+        h = x
+        for i, m in enumerate(norm):  # max-norm: every ReLU's largest activation is exactly 1
+            h = m(h)
+            if isinstance(m, nn.ReLU):
+                assert float(h.max()) == pytest.approx(1.0, rel=1e-5), i
+    assert len(scales) == 4 and all(s > 0 for s in scales.values())
+    with torch.no_grad():  # any percentile: a positive scale per layer keeps every prediction
+        assert torch.equal(normalise(ann, activation_scales(ann, [x], q=99.9))(x).argmax(1), ann(x).argmax(1))
+
+
+def test_percentile_scales_are_below_max_scales():
+    ann = _conv_ann()
+    x = torch.rand(64, 1, 8, 8)
+    p = activation_scales(ann, [x], q=99.0)
+    m = activation_scales(ann, [x], q=100.0)
+    assert all(p[i] < m[i] for i in m)
+
+
+def test_spiking_max_pool_passes_the_input_with_the_largest_total():
+    x = torch.tensor([[[[0.2, 0.9], [0.5, -1.0]]]])  # [1, 1, 2, 2]
+    pool = SpikingMaxPool2d(2, step_mode="m")
+    assert torch.equal(pool(x.expand(4, -1, -1, -1, -1)), torch.full((4, 1, 1, 1, 1), 0.9))  # currents: exact
+    g = torch.Generator().manual_seed(0)
+    rates = torch.tensor([0.2, 0.7, 0.5, 0.1]).view(1, 1, 2, 2)
+    spikes = (torch.rand(2000, 1, 1, 2, 2, generator=g) < rates).float()
+    assert float(pool(spikes).mean()) == pytest.approx(0.7, abs=0.03)  # spikes: the highest rate wins
+
+
+@pytest.mark.parametrize("pool_first, max_pool", [(True, "spiking"), (False, "spiking"), (True, "avg")])
+def test_converted_snn_output_tends_to_the_ann_as_T_grows(pool_first, max_pool):
+    ann = _conv_ann(pool_first=pool_first, max_pool=max_pool)
+    x = torch.rand(16, 1, 8, 8)
+    with torch.no_grad():
+        norm = normalise(ann, activation_scales(ann, [x], q=100.0), output=False)
+        snn = SpikingModel(list(to_snn(norm, IF_SUB, readout="membrane")), step_mode="s", readout="membrane")
+        assert not any(isinstance(m, (nn.ReLU, nn.MaxPool2d)) for m in snn.net)
+        out_seq = snn(x.expand(512, *x.shape))  # direct input: constant current
+        target = norm(x)
+        err = [float((out_seq[:T].mean(0) - target).abs().mean()) for T in (16, 64, 512)]
+    assert err[0] > err[2] and err[2] < 0.02 * float(target.abs().mean()) + 1e-3, err
+
+
+def test_threshold_is_folded_into_the_weights():
+    torch.manual_seed(0)
+    norm = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 3))
+    x = torch.rand(8, 4)
+    a = SpikingModel(list(to_snn(norm, functools.partial(IF, v_threshold=1.0))), "s", "spikes")
+    b = SpikingModel(list(to_snn(norm, functools.partial(IF, v_threshold=0.25))), "s", "spikes")
+    x_seq = x.expand(20, -1, -1)
+    assert torch.equal(a(x_seq), b(x_seq))  # same spikes: currents scale with the threshold
+
+
+def test_predictions_from_one_long_run_equal_separate_runs():
+    torch.manual_seed(0)
+    snn = SpikingModel(list(to_snn(nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 3)), IF_SUB)), "s", "spikes")
+    x_seq = torch.rand(40, 5, 4) * 2
+    long = predictions_over_time(snn, x_seq)
+    assert long.shape == (40, 5)
+    for T in (1, 7, 25):
+        assert torch.equal(predictions_over_time(snn, x_seq[:T])[-1], long[T - 1])
+        assert torch.equal(long[T - 1], snn(x_seq[:T]).sum(0).argmax(-1))  # most output spikes in T steps
+
+
+@pytest.mark.parametrize("readout", ["spikes", "membrane"])
+def test_voting_readout_converts_with_the_vote_after_the_output_neurons(readout):
+    torch.manual_seed(0)
+    model = MLP(LIF, in_shape=(1, 4, 4), num_classes=3, hidden=(8,), readout=readout, voting=4, dropout=0.1)
+    ann = ann_counterpart(model.net)
+    kinds = [type(m).__name__ for m in ann]
+    expected = ["Flatten", "Linear", "ReLU", "Dropout", "Linear", "ReLU", "Voting"] if readout == "spikes" else \
+        ["Flatten", "Linear", "ReLU", "Dropout", "Linear", "Voting"]
+    assert kinds == expected
+    x = torch.rand(32, 1, 4, 4)
+    with torch.no_grad():
+        norm = normalise(ann.eval(), activation_scales(ann, [x], q=100.0), output=readout == "spikes")
+        assert torch.equal(norm(x).argmax(1), ann(x).argmax(1))
+    snn = to_snn(norm, IF_SUB, readout)
+    assert [type(m).__name__ for m in snn] == [k.replace("ReLU", "IF") for k in expected if k != "Dropout"]
+    assert SpikingModel(list(snn), "s", readout)(x.expand(5, *x.shape)).shape == (5, 32, 3)
+
+
+def test_spiking_readout_neuron_goes_right_after_the_output_layer():
+    snn = to_snn(nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Dropout(0.5), nn.Linear(6, 3), nn.Identity()), IF_SUB)
+    assert [type(m).__name__ for m in snn] == ["Linear", "IF", "Linear", "IF", "Identity"]
