@@ -1,0 +1,167 @@
+"""deploy=loihi without Lava: refusals, folding, quantisation, the netx HDF5 layout, NIR, Lava's layout."""
+import h5py
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from snnexp.deploy.loihi.convert import FixedPointNet, extract, refuse_unmappable
+from snnexp.deploy.loihi.export import write_netx, write_nir
+from snnexp.deploy.loihi.lava_io import to_lava_layout
+from snnexp.errors import ConfigError
+from snnexp.models.csnn import CSNN
+from snnexp.models.mlp import MLP
+from snnexp.neurons import CUBA, LIF
+
+
+def cuba(**kw):
+    return CUBA(current_decay=0.5, voltage_decay=0.25, **kw)
+
+
+def trained_like(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Random weights and BatchNorm statistics, as after training."""
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.bias.data.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+    return model.eval()
+
+
+def small_csnn(**kw) -> CSNN:
+    args = dict(neuron=cuba, in_shape=(1, 8, 8), num_classes=10, channels=(4, 6), pool="avg", bias=False,
+                channels_last=False)
+    return trained_like(CSNN(**{**args, **kw}))
+
+
+def test_a_layer_bias_is_refused_naming_the_layer_and_the_key():
+    with pytest.raises(ConfigError, match=r"net\.1 \(Linear\) has a bias.*model\.bias=false"):
+        refuse_unmappable(MLP(neuron=cuba, in_shape=(1, 8, 8), num_classes=10, bias=True))
+
+
+def test_max_pool_is_refused_naming_the_layer_and_why():
+    with pytest.raises(ConfigError, match=r"net\.2 \(MaxPool2d\).*not a weighted sum.*model\.pool=avg"):
+        refuse_unmappable(CSNN(neuron=cuba, in_shape=(1, 8, 8), num_classes=10, pool="max", bias=False))
+
+
+def test_membrane_readout_is_refused():
+    with pytest.raises(ConfigError, match="model.readout=spikes"):
+        refuse_unmappable(MLP(neuron=cuba, in_shape=(1, 8, 8), num_classes=10, bias=False, readout="membrane"))
+
+
+def test_batch_norm_and_avg_pool_fold_exactly():
+    """conv -> BN -> avgpool(2) equals the folded stride-2 conv plus a per-channel bias (before rounding)."""
+    model = small_csnn()
+    conv, bn, pool = model.net[0], model.net[1], model.net[2]
+    x = torch.rand(3, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ref = pool(bn(conv(x)))
+    layer = extract(model, (1, 8, 8)).layers[0]
+    assert layer.kind == "conv" and layer.weight.shape == (4, 1, 4, 4) and layer.stride == (2, 2)
+    assert layer.out_shape == (4, 4, 4)
+    w = torch.from_numpy(layer.weight).float() / layer.scale
+    folded = nn.functional.conv2d(x, w, stride=2, padding=1) + torch.from_numpy(layer.bias).float().view(-1, 1, 1) \
+        * (layer.i_decay / 4096) / layer.scale  # the stored bias is the steady-state voltage bias
+    assert (folded - ref).abs().max() < 17 / layer.scale  # 16 taps rounded to even, and the bias
+
+
+def test_quantised_weights_fit_loihi():
+    net = extract(small_csnn(), (1, 8, 8))
+    for layer in net.layers:
+        w = layer.weight
+        assert w.dtype == np.int32 and w.min() >= -256 and w.max() <= 254 and np.all(w % 2 == 0)
+        assert np.abs(w).max() >= 250  # the scale uses the range
+        assert 1 <= layer.vth <= 2 ** 17 - 1 and np.all(np.abs(layer.bias) < 2 ** 12)
+    assert [l.kind for l in net.layers] == ["conv", "conv", "dense"]
+    assert net.layers[2].flatten_from == (6, 2, 2) and net.layers[2].in_shape == (24,)
+
+
+def test_lif_converts_with_its_input_decay_folded():
+    model = MLP(neuron=lambda: LIF(tau=2.0, reset="hard"), in_shape=(4,), num_classes=2, hidden=(), bias=False)
+    net = extract(model, (4,))
+    (layer,) = net.layers
+    assert (layer.i_decay, layer.v_decay) == (4096, 2048) and not net.notes
+    # LIF decay_input: v += x / tau, so the weights are halved relative to the threshold
+    w = model.net[1].weight.detach().numpy()
+    np.testing.assert_allclose(layer.weight / layer.vth, w / 2, atol=2 / layer.vth + 1e-6)
+    soft = MLP(neuron=lambda: LIF(tau=2.0), in_shape=(4,), num_classes=2, hidden=(), bias=False)
+    assert "resets by subtraction" in extract(soft, (4,)).notes[0]
+
+
+def test_fixed_point_net_runs_the_integers():
+    net = extract(small_csnn(), (1, 8, 8))
+    x_seq = (torch.rand(5, 3, 1, 8, 8, generator=torch.Generator().manual_seed(2)) < 0.5).float()
+    out = FixedPointNet(net)(x_seq)
+    assert out.shape == (6, 3, 10) and set(out.unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal(FixedPointNet(net).model.net[0].weight, torch.from_numpy(net.layers[0].weight).double())
+
+
+def test_netx_hdf5_layout_field_by_field(tmp_path):
+    net = extract(small_csnn(), (1, 8, 8))
+    path = write_netx(net, tmp_path / "net.h5")
+    with h5py.File(path, "r") as f:
+        assert list(f.keys()) == ["layer"]
+        layers = f["layer"]
+        assert sorted(layers.keys(), key=int) == ["0", "1", "2", "3", "4"]
+        types = [layers[k]["type"][0].decode() for k in ("0", "1", "2", "3", "4")]
+        assert types == ["input", "conv", "conv", "flatten", "dense"]
+        assert layers["0/type"].dtype == np.dtype("S10") and layers["0/type"].shape == (1,)
+        np.testing.assert_array_equal(layers["0/shape"][()], [1, 8, 8])
+        conv = layers["1"]
+        assert set(conv.keys()) >= {"type", "shape", "inChannels", "outChannels", "kernelSize", "stride", "padding",
+                                    "dilation", "groups", "weight", "neuron"}
+        np.testing.assert_array_equal(conv["shape"][()], [4, 4, 4])
+        assert conv["inChannels"][()] == 1 and conv["outChannels"][()] == 4 and conv["groups"][()] == 1
+        for key, value in (("kernelSize", [4, 4]), ("stride", [2, 2]), ("padding", [1, 1]), ("dilation", [1, 1])):
+            np.testing.assert_array_equal(conv[key][()], value)
+        np.testing.assert_array_equal(conv["weight"][()], net.layers[0].weight)
+        np.testing.assert_array_equal(conv["bias"][()], net.layers[0].bias)
+        np.testing.assert_array_equal(layers["3/shape"][()], [24])
+        dense = layers["4"]
+        assert dense["inFeatures"][()] == 24 and dense["outFeatures"][()] == 10
+        np.testing.assert_array_equal(dense["shape"][()], [10])
+        assert dense["weight"].shape == (10, 24) and "bias" not in dense  # no BatchNorm before the readout
+        for g, layer in ((conv, net.layers[0]), (dense, net.layers[2])):
+            n = g["neuron"]
+            assert n["type"][0].decode() == "CUBA"
+            assert n["iDecay"][()] == layer.i_decay == 2048 and n["vDecay"][()] == layer.v_decay == 1024
+            assert n["vThMant"][()] == layer.vth and n["refDelay"][()] == 1 and not n["gradedSpike"][()]
+
+
+def test_nir_reloads_with_node_types_and_shapes(tmp_path):
+    import nir
+
+    net = extract(small_csnn(), (1, 8, 8))
+    write_nir(net, tmp_path / "net.nir")
+    graph = nir.read(str(tmp_path / "net.nir"))
+    kinds = {name: type(node).__name__ for name, node in graph.nodes.items()}
+    assert kinds == {"input": "Input", "conv0": "Conv2d", "lif0": "CubaLIF", "conv1": "Conv2d", "lif1": "CubaLIF",
+                     "flatten2": "Flatten", "fc2": "Linear", "lif2": "CubaLIF", "output": "Output"}
+    assert ("input", "conv0") in graph.edges and ("lif2", "output") in graph.edges and len(graph.edges) == 8
+    np.testing.assert_array_equal(graph.nodes["input"].input_type["input"], [1, 8, 8])
+    assert graph.nodes["conv0"].weight.shape == (4, 1, 4, 4) and graph.nodes["fc2"].weight.shape == (10, 24)
+    assert graph.nodes["lif0"].tau_syn.shape == (4, 4, 4) and graph.nodes["lif2"].v_threshold.shape == (10,)
+    np.testing.assert_array_equal(graph.nodes["output"].output_type["output"], [10])
+    np.testing.assert_allclose(graph.nodes["lif0"].tau_syn, 1e-4 / 0.5)  # dt / current decay
+    np.testing.assert_allclose(graph.nodes["lif2"].v_threshold, net.layers[2].vth)
+
+
+def test_lava_layout_is_sample_major_time_last():
+    x_seq = torch.zeros(4, 2, 3, 5, 6)  # [T, N, C, H, W]
+    x_seq[1, 0, 2, 3, 4] = 1
+    img = to_lava_layout(x_seq, image=True)
+    assert img.shape == (2, 6, 5, 3, 4) and img[0, 4, 3, 2, 1] == 1 and img.sum() == 1  # [N, x, y, c, T]
+    flat = to_lava_layout(x_seq, image=False)
+    assert flat.shape == (2, 90, 4) and flat[0, 2 * 30 + 3 * 6 + 4, 1] == 1  # [N, X, T], torch's flatten order
+
+
+def test_run_refuses_max_pool_before_training(tmp_path):
+    from tests.conftest import QUICK, run_cli
+
+    proc = run_cli(QUICK + ["deploy=loihi", "model=csnn", "deploy.run_lava=false", "logger=none"], run_dir=tmp_path,
+                   check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "net.2 (MaxPool2d)" in proc.stderr and "model.pool=avg" in proc.stderr
+    assert not (tmp_path / "checkpoints").exists()  # stopped before training

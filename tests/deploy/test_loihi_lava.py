@@ -1,0 +1,80 @@
+"""snnexp's fixed-point model against Intel's Lava, spike for spike (needs `make lava`).
+
+On CI (CI=true) a missing Lava environment fails these tests; elsewhere they skip with a message.
+"""
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from snnexp.deploy.loihi.convert import FixedPointNet, extract
+from snnexp.deploy.loihi.export import write_netx
+from snnexp.deploy.loihi.lava_io import DEFAULT_VENV, from_lava_layout, run_lava, to_lava_layout
+from snnexp.models.mlp import MLP
+from snnexp.neurons import CUBA
+from tests.conftest import QUICK, run_cli
+from tests.deploy.test_loihi import small_csnn, trained_like
+
+
+@pytest.fixture
+def lava_python():
+    python = DEFAULT_VENV / "bin" / "python"
+    if not python.is_file():
+        reason = f"no Lava environment at {DEFAULT_VENV}: `make lava` builds it (Python 3.10, lava-nc 0.10)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the Lava tests, but {reason}")
+        pytest.skip(reason)
+    return python
+
+
+def compare(net, x_seq, python, tmp_path) -> tuple[torch.Tensor, torch.Tensor]:
+    """(fixed-point torch output, Lava output), both [T+1, N, K]."""
+    path = write_netx(net, tmp_path / "net.h5")
+    spikes = to_lava_layout(x_seq, image=net.layers[0].kind == "conv")
+    lava_out, _ = run_lava(path, spikes, python, tmp_path)
+    return FixedPointNet(net)(x_seq), from_lava_layout(lava_out)
+
+
+def random_spikes(shape, seed=0, p=0.4):
+    return (torch.rand(shape, generator=torch.Generator().manual_seed(seed)) < p).float()
+
+
+def test_dense_net_with_bias_and_current_memory_matches_lava(lava_python, tmp_path):
+    """Two dense layers, BatchNorm bias and a synaptic current that outlives each sample: the per-layer
+    reset, the silent step and the one-step delays must line up exactly."""
+    torch.manual_seed(0)
+    model = trained_like(MLP(neuron=lambda: CUBA(current_decay=0.25, voltage_decay=0.1), in_shape=(12,),
+                             num_classes=5, hidden=(16,), batch_norm=True, bias=False))
+    net = extract(model, (12,))
+    for layer in net.layers:  # lower thresholds: busy neurons, so the test sees many spikes
+        layer.vth = max(1, layer.vth // 3)
+    fixed, lava = compare(net, random_spikes((7, 6, 12)), lava_python, tmp_path)
+    assert fixed.shape == lava.shape == (8, 6, 5)
+    assert fixed.sum() > 20 and fixed[1:].sum((0, 2)).min() > 0  # every sample's output spikes
+    assert torch.equal(fixed, lava)
+
+
+def test_conv_net_matches_lava(lava_python, tmp_path):
+    net = extract(small_csnn(neuron=lambda: CUBA(current_decay=0.5, voltage_decay=0.25)), (1, 8, 8))
+    for layer in net.layers:
+        layer.vth = max(1, layer.vth // 4)
+    fixed, lava = compare(net, random_spikes((6, 5, 1, 8, 8), seed=1), lava_python, tmp_path)
+    assert fixed.shape == lava.shape == (7, 5, 10)
+    assert fixed.sum() > 20
+    assert torch.equal(fixed, lava)
+
+
+@pytest.mark.parametrize("model", ["mlp", "csnn"])
+def test_run_deploys_to_lava_end_to_end(model, lava_python, tmp_path):
+    extra = ["model.pool=avg"] if model == "csnn" else []
+    run_cli(QUICK + ["deploy=loihi", f"model={model}", "deploy.samples=10", "logger=none", *extra], run_dir=tmp_path)
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["deploy/spike_agreement"] == 1.0 and results["deploy/samples_compared"] == 10
+    for key in ("deploy/float_acc", "deploy/fixed_acc", "deploy/lava_acc"):
+        assert 0.0 <= results[key] <= 1.0, key
+    assert results["deploy/fixed_acc"] == results["deploy/lava_acc"]
+    assert results["deploy/lava_samples_per_s"] > 0
+    assert (tmp_path / "loihi" / "net.h5").is_file() and results["deploy/nir"] == str(tmp_path / "loihi" / "net.nir")
+    assert np.isfinite(results["test/acc"])
