@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: venv run test bench bench-peers clean
+.PHONY: venv run test bench bench-peers clean lava
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -33,3 +33,15 @@ bench-peers: venv
 	$(VENV)/bin/python -m pip install --quiet --no-deps snntorch==1.0.0 spikingjelly==2.0.0
 	$(VENV)/bin/python -m pip install --quiet loguru
 	$(VENV)/bin/python scripts/bench_neurons.py
+
+# Lava (lava-nc 0.10) needs Python 3.10 and numpy<2: its own venv, used by deploy=loihi as a subprocess.
+LAVA_VENV ?= .venv-lava
+PYTHON310 ?= $(firstword $(wildcard /root/.pyenv/versions/3.10*/bin/python $(HOME)/.pyenv/versions/3.10*/bin/python) $(shell command -v python3.10 2>/dev/null))
+lava: $(LAVA_VENV)/.installed
+
+$(LAVA_VENV)/.installed:
+	@test -n "$(PYTHON310)" || { echo "make lava: no Python 3.10 found (looked for ~/.pyenv/versions/3.10*/bin/python and python3.10 on PATH); lava-nc 0.10 needs 3.10. Install one, or pass PYTHON310=/path/to/python3.10" >&2; exit 1; }
+	@$(PYTHON310) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 10) else "make lava: $(PYTHON310) is Python " + sys.version.split()[0] + ", lava-nc 0.10 needs 3.10")'
+	test -x $(LAVA_VENV)/bin/python || $(PYTHON310) -m venv $(LAVA_VENV)
+	$(LAVA_VENV)/bin/python -m pip install --quiet lava-nc==0.10.0 h5py "numpy<2"
+	touch $@

@@ -6,8 +6,12 @@ checkpoints/last.ckpt, plots/*.png and, with the wandb logger, wandb/.
 What a learner must offer: it is a LightningModule with `.model` (a
 SpikingModel), `.encoder` and `.generator(stage)` (used for the raster plot).
 Optional: `extra_results(run_dir) -> dict` (merged into results.json after
-testing) and `extra_plots(run_dir) -> list[Path]` (saved PNGs, logged too).
-A deploy target adds its results through `Target.after_training`.
+testing) and `extra_plots(run_dir) -> list[Path]` (saved PNGs, logged too; a
+datamodule may offer it as well). A datamodule with `use_encoder(encoder)` gets
+the encoder first and returns what the learner applies per batch (it may
+convert the dataset itself, e.g. event emulation; its in_shape follows).
+A deploy target adds its results through `Target.after_training`; optional
+`prepare_model(model)` checks the model before training (deploy=loihi).
 """
 from __future__ import annotations
 
@@ -30,7 +34,7 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from snnexp import loggers as trackers
 from snnexp.deploy.base import Target
-from snnexp.errors import config_error
+from snnexp.errors import check, config_error
 from snnexp.resume import prepend_metrics, resume_config
 from snnexp.runtime import tune_allocator
 from snnexp.viz.curves import plot_curves
@@ -68,10 +72,18 @@ def build(cfg: DictConfig) -> Parts:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.dataset)
     encoder = instantiate(cfg.encoding)
+    if hasattr(datamodule, "use_encoder"):  # it may convert the whole dataset with it (events, cached)
+        encoder = datamodule.use_encoder(encoder)  # ... and hand back the per-batch step; in_shape follows
     neuron = instantiate(cfg.neuron)  # a factory: the model calls it once per layer
     # Objects go in through partials: Hydra would turn a dataclass argument into a DictConfig.
     model = instantiate(cfg.model, _partial_=True)(
         neuron=neuron, in_shape=tuple(datamodule.in_shape), num_classes=datamodule.num_classes)
+    if hasattr(target, "prepare_model"):  # a target may refuse a model it cannot run, before any training
+        target.prepare_model(model)
+    learners = getattr(model, "learners", None)  # a model only some learners can train names them
+    learner_name = str(cfg.learner._target_).rsplit(".", 1)[-1].lower()
+    check(learners is None or learner_name in learners, "learner", learner_name,
+          f"model {type(model).__name__} trains with learner={'|'.join(learners or ())} only")
     learner = instantiate(cfg.learner, _partial_=True)(
         model=model, encoder=encoder, num_classes=datamodule.num_classes)
     return Parts(datamodule, encoder, model, learner, target)
@@ -225,8 +237,9 @@ def _plots(parts: Parts, run_dir: Path, loggers: list) -> list[Path]:
         layers.update(record_spikes(parts.model, x_seq))
     pred = int(learner.model(x_seq).mean(0).argmax(-1))
     paths.append(plot_raster(layers, plots / "raster.png", title=f"test sample 0: label {int(y[0])}, predicted {pred}"))
-    if hasattr(learner, "extra_plots"):
-        paths += learner.extra_plots(run_dir)
+    for part in (learner, dm):  # a datamodule may add plots too (event frames and rasters)
+        if hasattr(part, "extra_plots"):
+            paths += part.extra_plots(run_dir)
     for lg in loggers:
         if hasattr(lg, "log_image"):
             for p in paths:

@@ -29,6 +29,11 @@ def test_cli_default_run_leaves_everything_behind(tmp_path):
 PAIRS = [
     ("bptt", "csnn", []),
     ("bptt", "mlp", []),
+    ("ann2snn", "csnn", ["learner.T_list=[2,4]", "learner.norm_samples=64"]),
+    ("stdp", "csnn", ["neuron=plif"]),
+    ("stdp", "diehl_cook", ["neuron=alif", "T=20", "model.n_neurons=20", "learner.label_samples=64"]),
+    ("stdp", "wta", []),
+    ("hybrid", "csnn", []),
 ]
 
 
