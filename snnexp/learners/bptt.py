@@ -10,13 +10,14 @@ from torch import Tensor
 from torchmetrics.classification import MulticlassAccuracy
 
 from snnexp.errors import check
+from snnexp.learners.evaluation import EncodingAndActivity
 from snnexp.metrics.activity import ActivityMonitor
 from snnexp.models.base import SpikingModel
 
 LOSSES = ("ce", "mse")
 
 
-class BPTT(pl.LightningModule):
+class BPTT(EncodingAndActivity, pl.LightningModule):
     """Trains a spiking model end to end through its unrolled time steps.
 
     Each batch x [N, ...] is encoded to x_seq [T, N, ...], run through the
@@ -54,16 +55,6 @@ class BPTT(pl.LightningModule):
         self._generators: dict[str, torch.Generator] = {}
         self._monitor: ActivityMonitor | None = None
 
-    # -- encoding randomness: explicit generators, evaluation re-seeded every epoch ---------
-    def generator(self, stage: str) -> torch.Generator:
-        key = "train" if stage == "train" else "eval"
-        gen = self._generators.get(key)
-        if gen is None or gen.device != self.device:
-            gen = torch.Generator(device=self.device)
-            gen.manual_seed(self.seed if key == "train" else self.seed + 1)
-            self._generators[key] = gen
-        return gen
-
     def forward(self, x: Tensor, stage: str = "test") -> Tensor:
         """[N, ...] images -> [N, K] time-averaged output."""
         return self.model(self.encoder(x, generator=self.generator(stage))).mean(0)
@@ -93,31 +84,6 @@ class BPTT(pl.LightningModule):
 
     def test_step(self, batch, batch_idx):
         self._shared_step(batch, "test")
-
-    # -- activity (firing rates, SynOps) on evaluation only: hooks cost time -----------------
-    def _start_eval(self) -> None:
-        self._generators.pop("eval", None)  # same encoding every evaluation
-        self._monitor = ActivityMonitor(self.model).__enter__()
-
-    def _end_eval(self, stage: str) -> None:
-        if self._monitor is None:
-            return
-        for key, value in self._monitor.compute().items():
-            self.log(f"{stage}/{key}", value, sync_dist=True)  # mean over DDP processes
-        self._monitor.__exit__()
-        self._monitor = None
-
-    def on_validation_epoch_start(self) -> None:
-        self._start_eval()
-
-    def on_validation_epoch_end(self) -> None:
-        self._end_eval("val")
-
-    def on_test_epoch_start(self) -> None:
-        self._start_eval()
-
-    def on_test_epoch_end(self) -> None:
-        self._end_eval("test")
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(params=self.parameters())

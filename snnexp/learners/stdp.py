@@ -23,6 +23,7 @@ from torch import Tensor
 from torchmetrics.classification import MulticlassAccuracy
 
 from snnexp.errors import check
+from snnexp.learners.evaluation import EncodingAndActivity
 from snnexp.learners.plastic import Plastic, Recorder, plastic_layers
 from snnexp.learners.stdp_rule import STDPParams, apply_dw_, check_params, normalise_, stdp_sequence
 from snnexp.metrics.activity import ActivityMonitor
@@ -61,7 +62,7 @@ def readout_of(model: torch.nn.Module) -> AssignedReadout | None:
     return next((m for m in model.modules() if isinstance(m, AssignedReadout)), None)
 
 
-class STDP(pl.LightningModule):
+class STDP(EncodingAndActivity, pl.LightningModule):
     """Trains `model`'s plastic layers by trace STDP (`stdp_sequence`, weights fixed within a batch,
     the batch's changes summed), then clamps and optionally normalises them.
 
@@ -120,16 +121,6 @@ class STDP(pl.LightningModule):
         self._generators: dict[str, torch.Generator] = {}
         self._monitor: ActivityMonitor | None = None
         self._labels_stale = self.readout is not None
-
-    # -- randomness as in BPTT: explicit generators, evaluation re-seeded every epoch --------
-    def generator(self, stage: str) -> torch.Generator:
-        key = "train" if stage == "train" else "eval"
-        gen = self._generators.get(key)
-        if gen is None or gen.device != self.device:
-            gen = torch.Generator(device=self.device)
-            gen.manual_seed(self.seed if key == "train" else self.seed + 1)
-            self._generators[key] = gen
-        return gen
 
     def forward(self, x: Tensor, stage: str = "test") -> Tensor:
         """[N, ...] images -> [N, K] time-averaged class scores."""
@@ -237,28 +228,7 @@ class STDP(pl.LightningModule):
     def _start_eval(self) -> None:
         if self._labels_stale and self.trainer.datamodule is not None:
             self.assign_labels()
-        self._generators.pop("eval", None)
-        self._monitor = ActivityMonitor(self.model).__enter__()
-
-    def _end_eval(self, stage: str) -> None:
-        if self._monitor is None:
-            return
-        for key, value in self._monitor.compute().items():
-            self.log(f"{stage}/{key}", value, sync_dist=True)
-        self._monitor.__exit__()
-        self._monitor = None
-
-    def on_validation_epoch_start(self) -> None:
-        self._start_eval()
-
-    def on_validation_epoch_end(self) -> None:
-        self._end_eval("val")
-
-    def on_test_epoch_start(self) -> None:
-        self._start_eval()
-
-    def on_test_epoch_end(self) -> None:
-        self._end_eval("test")
+        super()._start_eval()
 
     # -- what the experiment adds to the run dir ----------------------------------------------------
     def extra_results(self, run_dir: Path) -> dict[str, Any]:
