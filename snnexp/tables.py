@@ -80,12 +80,17 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
+def is_accuracy(metric: str) -> bool:
+    """test/acc, ann/test/acc, snn/test/acc/T64: shown in percent."""
+    return "acc" in metric.split("/")
+
+
 def _fmt(m: str, mean: float, std: float, n: int) -> str:
     if math.isnan(mean):
         return "—"
-    scale, digits = (100, 2) if m.endswith("acc") else (1, 4)
-    text = f"{mean * scale:.{digits}f}"
-    return text + (f" ± {std * scale:.{digits}f}" if n > 1 else "")
+    if is_accuracy(m):
+        return f"{mean * 100:.2f}" + (f" ± {std * 100:.2f}" if n > 1 else "")
+    return f"{mean:.4g}" + (f" ± {std:.2g}" if n > 1 else "")
 
 
 def paper_value(row: Row, metric: str) -> float | None:
@@ -97,7 +102,7 @@ def paper_value(row: Row, metric: str) -> float | None:
 def markdown(rows: list[Row], metrics: list[str], title: str = "") -> str:
     keys = list(rows[0].group) if rows else []
     has_paper = any(paper_value(r, m) is not None for r in rows for m in metrics)
-    head = keys + [f"{m} (%)" if m.endswith("acc") else m for m in metrics] + ["seeds"]
+    head = keys + [f"{m} (%)" if is_accuracy(m) else m for m in metrics] + ["seeds"]
     head += ["paper", "paper source"] if has_paper else []
     lines = ([f"### {title}", ""] if title else []) + ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
@@ -108,7 +113,7 @@ def markdown(rows: list[Row], metrics: list[str], title: str = "") -> str:
         cells.append(str(len(r.seeds)) + (f" ({r.failed} failed)" if r.failed else ""))
         if has_paper:
             p = next((paper_value(r, m) for m in metrics if paper_value(r, m) is not None), None)
-            cells += ["—" if p is None else f"{p * 100:.2f}" if r.paper["metric"].endswith("acc") else f"{p:g}",
+            cells += ["—" if p is None else f"{p * 100:.2f}" if is_accuracy(r.paper["metric"]) else f"{p:g}",
                       r.paper.get("source", "") if r.paper else ""]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -143,7 +148,7 @@ def plot(rows: list[Row], metric: str, path: Path, title: str = "") -> None:
         ax.legend()
     ax.set_xticks(x, labels, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel(metric)
-    if metric.endswith("acc"):
+    if is_accuracy(metric):
         finite = [s[0] for s in stats if not math.isnan(s[0])] + [p for p in papers if p is not None]
         ax.set_ylim(max(0.0, min(finite, default=0.0) - 0.1), 1.0)
     ax.set_title(title, fontsize=9)
