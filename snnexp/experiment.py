@@ -190,7 +190,8 @@ def _choices() -> dict[str, str]:
     """The option chosen in each config group (dataset: digits, neuron: lif, ...)."""
     if not HydraConfig.initialized():
         return {}
-    return {k: str(v) for k, v in HydraConfig.get().runtime.choices.items() if not k.startswith("hydra/")}
+    return {k: str(v) for k, v in HydraConfig.get().runtime.choices.items()
+            if v is not None and not k.startswith("hydra/")}
 
 
 def paper_reference(cfg: DictConfig, choices: dict[str, str]) -> dict[str, Any]:
