@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from snnexp.data.files import download_file, locate
-from snnexp.data.static import StaticImageDataModule
+from snnexp.data.files import download_file
+from snnexp.data.static import FileImageDataModule
 from snnexp.errors import ConfigError
 
 TRAIN_BATCHES = [f"data_batch_{i}" for i in range(1, 6)]
@@ -31,7 +31,7 @@ def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(data, dtype=np.uint8).reshape(-1, 3, 32, 32), np.asarray(labels, dtype=np.int64)
 
 
-class CIFAR10(StaticImageDataModule):
+class CIFAR10(FileImageDataModule):
     """Krizhevsky's 32x32 colour images: 50,000 + 10,000, 10 classes; [3, 32, 32] in [0, 1].
 
     Looked for in dataset.root, $SNNEXP_DATA/cifar-10, /usr/share/datasets/cifar-10 (the batches
@@ -41,24 +41,18 @@ class CIFAR10(StaticImageDataModule):
     in_shape = (3, 32, 32)
     num_classes = 10
 
-    def __init__(self, root: str | None = None, download: bool = False, **kwargs):
-        super().__init__(**kwargs)
-        self.root = root
-        self.download = bool(download)
+    name = "cifar-10"
 
-    def files_dir(self) -> Path:
-        def has_files(d: Path) -> bool:
-            return all((batch_dir(d) / name).is_file() for name in TRAIN_BATCHES + ["test_batch"])
+    def has_files(self, folder: Path) -> bool:
+        return all((batch_dir(folder) / name).is_file() for name in TRAIN_BATCHES + ["test_batch"])
 
-        def fetch(d: Path) -> None:
-            archive = download_file([URL], d / "cifar-10-python.tar.gz")
-            with tarfile.open(archive) as tar:
-                tar.extractall(d, filter="data")
-
-        return batch_dir(locate("cifar-10", self.root, has_files, self.download, fetch))
+    def fetch(self, folder: Path) -> None:
+        archive = download_file([URL], folder / "cifar-10-python.tar.gz")
+        with tarfile.open(archive) as tar:
+            tar.extractall(folder, filter="data")
 
     def load(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        d = self.files_dir()
+        d = batch_dir(self.files_dir())
         parts = [read_batch(d / name) for name in TRAIN_BATCHES]
         x_test, y_test = read_batch(d / "test_batch")
         x = np.concatenate([p[0] for p in parts])

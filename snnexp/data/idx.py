@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from snnexp.data.files import download_file, locate
-from snnexp.data.static import StaticImageDataModule
+from snnexp.data.files import download_file
+from snnexp.data.static import FileImageDataModule
 from snnexp.errors import ConfigError
 
 SPLITS = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -32,33 +32,24 @@ def find_idx(folder: Path, stem: str) -> Path | None:
     return None
 
 
-class IDXImages(StaticImageDataModule):
+class IDXImages(FileImageDataModule):
     """28x28 grey images in [0, 1] from IDX files: the official train/test split, 10 classes.
 
     Looked for in dataset.root, $SNNEXP_DATA/<name>, /usr/share/datasets/<name>; downloaded
     (from `mirrors`, in order) only with download=true.
     """
 
-    name: str  # folder name under $SNNEXP_DATA and /usr/share/datasets
     mirrors: tuple[str, ...]  # base URLs; a file's URL is base + stem + ".gz"
     in_shape = (1, 28, 28)
     num_classes = 10
 
-    def __init__(self, root: str | None = None, download: bool = False, **kwargs):
-        super().__init__(**kwargs)
-        self.root = root
-        self.download = bool(download)
+    def has_files(self, folder: Path) -> bool:
+        return all(find_idx(folder, stem) for pair in SPLITS.values() for stem in pair)
 
-    def files_dir(self) -> Path:
-        def has_files(folder: Path) -> bool:
-            return all(find_idx(folder, stem) for pair in SPLITS.values() for stem in pair)
-
-        def fetch(folder: Path) -> None:
-            for pair in SPLITS.values():
-                for stem in pair:
-                    download_file([m + stem + ".gz" for m in self.mirrors], folder / (stem + ".gz"))
-
-        return locate(self.name, self.root, has_files, self.download, fetch)
+    def fetch(self, folder: Path) -> None:
+        for pair in SPLITS.values():
+            for stem in pair:
+                download_file([m + stem + ".gz" for m in self.mirrors], folder / (stem + ".gz"))
 
     def load(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         folder = self.files_dir()

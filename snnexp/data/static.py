@@ -10,6 +10,7 @@ from sklearn.model_selection import train_test_split
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from snnexp.data.cache import FrameDataset, cache_root, cached_array, fingerprint
+from snnexp.data.files import locate
 from snnexp.encoding.frames import TimeFirst
 from snnexp.errors import check
 
@@ -145,3 +146,27 @@ class StaticImageDataModule(pl.LightningDataModule):
     def split_sizes(self) -> dict[str, int]:
         self.setup()
         return {name: len(ds) for name, ds in self.splits.items()}
+
+
+class FileImageDataModule(StaticImageDataModule):
+    """An image set read from files: found by `snnexp.data.files.locate`, fetched only with download=true.
+
+    Subclasses set `name` (the folder under $SNNEXP_DATA and /usr/share/datasets) and implement
+    `has_files(folder)` and `fetch(folder)`; `files_dir()` is the folder that holds the files.
+    """
+
+    name: str
+
+    def __init__(self, root: str | None = None, download: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.root = root
+        self.download = bool(download)
+
+    def has_files(self, folder: Path) -> bool:
+        raise NotImplementedError
+
+    def fetch(self, folder: Path) -> None:
+        raise NotImplementedError
+
+    def files_dir(self) -> Path:
+        return locate(self.name, self.root, self.has_files, self.download, self.fetch)
