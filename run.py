@@ -14,7 +14,7 @@ from snnexp.errors import config_error
 log = logging.getLogger("snnexp")
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+@hydra.main(version_base="1.3", config_path="snnexp/conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
     from snnexp.experiment import run  # after Hydra parsed the command line: `--help` stays fast
 
@@ -29,7 +29,7 @@ def main(cfg: DictConfig) -> float | None:
         if error is None:
             raise
         print(f"snnexp: configuration error: {error}\n"
-              f"Fix the value on the command line (e.g. `python run.py key=value`) or in conf/.", file=sys.stderr)
+              f"Fix the value on the command line (e.g. `python run.py key=value`) or in snnexp/conf/.", file=sys.stderr)
         raise SystemExit(2) from None
     metric = cfg.get("optimized_metric")
     return results.get(metric) if metric else None

@@ -6,7 +6,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = Path(__file__).resolve().parents[1] / "snnexp" / "conf"
 
 
 def compose_cfg(overrides: list[str], run_dir: Path | None = None) -> DictConfig:
@@ -19,5 +19,5 @@ def compose_cfg(overrides: list[str], run_dir: Path | None = None) -> DictConfig
 
 
 def options(group: str) -> list[str]:
-    """Every option of a config group (a folder of YAML files under conf/)."""
+    """Every option of a config group (a folder of YAML files under snnexp/conf/)."""
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))

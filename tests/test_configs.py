@@ -23,7 +23,7 @@ NEEDS = {
 
 def test_every_group_has_options():
     for group in GROUPS:
-        assert options(group), f"conf/{group} is empty"
+        assert options(group), f"snnexp/conf/{group} is empty"
     top = {p.name for p in CONF.iterdir() if p.is_dir()}
     assert top <= set(GROUPS) | {"experiment", "neuron", "hparams_search", "hydra"}, f"a group no test covers: {top}"
 
