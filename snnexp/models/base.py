@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from snnexp.errors import check
-from snnexp.neurons.base import Neuron, SpikingNeuron, reset_states, set_step_mode
+from snnexp.neurons.base import Neuron, SpikingNeuron, end_sequences, reset_states, set_step_mode
 from snnexp.neurons.li import LI
 
 READOUTS = ("spikes", "membrane")
@@ -43,7 +43,9 @@ class SpikingModel(nn.Module):
         """[T, N, *in_shape] -> [T, N, num_classes]; every neuron starts from rest."""
         reset_states(self.net)
         if self.step_mode == "s":
-            return torch.stack([self.net(x_t) for x_t in x_seq])
+            out = torch.stack([self.net(x_t) for x_t in x_seq])
+            end_sequences(self.net)  # single-step neurons book the finished sequence (ALIF homeostasis)
+            return out
         T, N = x_seq.shape[:2]
         x = x_seq
         for layer in self.net:

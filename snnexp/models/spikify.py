@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from snnexp.errors import check
-from snnexp.neurons.base import STEP_MODES, Neuron, reset_states, set_step_mode
+from snnexp.neurons.base import STEP_MODES, Neuron, end_sequences, reset_states, set_step_mode
 
 ACTIVATIONS: tuple[type[nn.Module], ...] = (
     nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU,
@@ -145,4 +145,6 @@ def run_steps(model: nn.Module, x_seq: Tensor) -> Tensor:
     """
     set_step_mode(model, "s")
     reset_states(model)
-    return torch.stack([model(x_t) for x_t in x_seq])
+    out = torch.stack([model(x_t) for x_t in x_seq])
+    end_sequences(model)
+    return out

@@ -20,7 +20,7 @@ keeps no autograd graph per step (the per-step loop is the hot path);
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -48,13 +48,20 @@ class FireParams(NamedTuple):
     surrogate: Surrogate
 
 
-def fire_and_reset(h: Tensor, p: FireParams) -> tuple[Tensor, Tensor]:
+Select = Callable[[Tensor], Tensor]  # spikes -> the spikes allowed to happen (e.g. k-WTA's winners)
+
+
+def fire_and_reset(h: Tensor, p: FireParams, select: Select | None = None) -> tuple[Tensor, Tensor]:
     """Spike where the charged membrane h reaches the threshold, then reset.
 
     Returns (s, v): s = H(h - v_threshold) with the surrogate gradient;
     v = h - s*v_threshold ("subtract") or h*(1 - s) + s*v_reset ("hard").
+    `select` (lateral inhibition's k-WTA) filters the spikes after the threshold test and before
+    the reset, so a neuron whose spike it removes is neither reset nor adapted by it.
     """
     s = p.surrogate(h - p.v_threshold)
+    if select is not None:
+        s = select(s)
     s_r = s.detach() if p.detach_reset else s
     if p.reset == "subtract":
         v = h - s_r * p.v_threshold
@@ -149,6 +156,14 @@ def _reset_into(v: Tensor, h: Tensor, s: Tensor, th: float, v_reset: float, soft
         torch.addcmul(h, s, v, value=-1.0, out=v)
 
 
+@runtime_checkable
+class Homeostatic(Protocol):
+    """A neuron that learns across samples from its activity (ALIF's persistent threshold)."""
+
+    def homeostasis(self, state: Any, steps: int) -> None:
+        """Book a finished sequence of `steps` steps ending in `state` (no-op outside training)."""
+
+
 class Neuron(nn.Module):
     """A stateful layer run over time: the two step modes and the reference time loop.
 
@@ -171,6 +186,11 @@ class Neuron(nn.Module):
     def reset(self) -> None:
         """Forget the single-step state (models call this at the start of each sequence)."""
         self.state = None
+
+    def end_sequence(self) -> None:
+        """Single-step mode: the sequence that began at the last `reset()` is over (models call this
+        after their last step). Neurons that learn across samples (ALIF's homeostasis) book it here,
+        while the module is still in the mode (train/eval) the sequence ran in."""
 
     def forward(self, x: Tensor) -> Tensor:
         if self.step_mode == "s":
@@ -199,7 +219,8 @@ class SpikingNeuron(Neuron):
     """A neuron that fires: threshold, reset, surrogate gradient, and the fused path.
 
     IF-like subclasses also implement `charge_coefficients()`; `run` then uses
-    `LeakyFire` instead of the loop.
+    `LeakyFire` instead of the loop. `step(x_t, state, select=None)` passes `select` to
+    `fire_and_reset` (lateral inhibition's k-WTA; the step-function loop is used then).
     """
 
     def __init__(
@@ -260,6 +281,13 @@ def reset_states(module: nn.Module) -> None:
     for m in module.modules():
         if isinstance(m, Neuron):
             m.reset()
+
+
+def end_sequences(module: nn.Module) -> None:
+    """Tell every neuron inside `module` that the single-step sequence is over (`Neuron.end_sequence`)."""
+    for m in module.modules():
+        if isinstance(m, Neuron):
+            m.end_sequence()
 
 
 def set_step_mode(module: nn.Module, step_mode: str) -> None:

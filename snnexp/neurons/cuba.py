@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 
 from snnexp.errors import check
-from snnexp.neurons.base import SpikingNeuron
+from snnexp.neurons.base import Select, SpikingNeuron
 from snnexp.neurons.surrogate import Surrogate
 
 DECAY_UNITY = 4096  # decays are 12-bit fractions of 4096
@@ -32,7 +32,8 @@ class CUBAParams(NamedTuple):
     surrogate: Surrogate
 
 
-def cuba_step(x_t: Tensor, state: CUBAState, p: CUBAParams) -> tuple[Tensor, CUBAState]:
+def cuba_step(x_t: Tensor, state: CUBAState, p: CUBAParams,
+              select: Select | None = None) -> tuple[Tensor, CUBAState]:
     """One step of Loihi's CUBA neuron (lava-nc's LIF process; Davies et al. 2018). Shapes [N, ...].
 
     Float (p.fixed_point False), with di = i_decay/4096 and dv = v_decay/4096:
@@ -59,6 +60,8 @@ def cuba_step(x_t: Tensor, state: CUBAState, p: CUBAParams) -> tuple[Tensor, CUB
         v = v.clamp(-(STATE_MAX - 1), STATE_MAX - 1)
         vth = _ste(torch.as_tensor(p.v_threshold, dtype=torch.float64) * p.w_scale, torch.round)
         s = p.surrogate((v - SHIFT * vth - 0.5) / (SHIFT * p.w_scale))
+    if select is not None:  # k-WTA: only the selected spikes reset (`fire_and_reset`)
+        s = select(s)
     s_r = s.detach() if p.detach_reset else s
     return s.to(x_t.dtype), CUBAState(u, v * (1 - s_r))
 
@@ -112,8 +115,8 @@ class CUBA(SpikingNeuron):
         zero = torch.zeros(x_t.shape, dtype=dtype, device=x_t.device)
         return CUBAState(zero, zero)
 
-    def step(self, x_t: Tensor, state: CUBAState) -> tuple[Tensor, CUBAState]:
-        return cuba_step(x_t, state, self.params())
+    def step(self, x_t: Tensor, state: CUBAState, select: Select | None = None) -> tuple[Tensor, CUBAState]:
+        return cuba_step(x_t, state, self.params(), select)
 
     def extra_repr(self) -> str:
         return (f"i_decay={self.i_decay}/4096, v_decay={self.v_decay}/4096, fixed_point={self.fixed_point}, "

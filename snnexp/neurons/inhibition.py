@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 
 from snnexp.errors import check
-from snnexp.neurons.base import Neuron, SpikingNeuron
+from snnexp.neurons.base import Homeostatic, Neuron, SpikingNeuron
 
 
 class InhibitedState(NamedTuple):
@@ -22,22 +22,28 @@ def inhibit_step(step, x_t: Tensor, state: InhibitedState, strength: float, k: i
     Soft (strength > 0): each neuron's input is lowered by strength times the number of OTHER
     neurons that spiked at the previous step: x_t - strength * (sum(s_prev) - s_prev).
     Hard k-WTA (k given): of the neurons that cross threshold in this step, only the k with the
-    largest input current fire; when any fires, every other neuron's membrane goes to `rest`.
-    `step(x_t, inner_state) -> (s, inner_state)` is the wrapped neuron's step. Shapes [N, features].
+    largest input current fire; the selection happens inside the neuron's step, after its
+    threshold test and before its reset and adaptation, so a loser is not adapted (ALIF's theta
+    stays). When any fires, every other neuron's membrane goes to `rest`.
+    `step(x_t, inner_state, select) -> (s, inner_state)` is the wrapped neuron's step. Shapes [N, features].
     """
     if strength > 0:
         x_t = x_t - strength * (state.s.sum(-1, keepdim=True) - state.s)
-    s, inner = step(x_t, state.inner)
-    if k is not None:
-        # rank the spiking neurons by their input current; non-spiking ones rank last
-        score = torch.where(s > 0, x_t, torch.full_like(x_t, -torch.inf))
-        top = score.topk(min(k, score.shape[-1]), dim=-1).indices
-        keep = torch.zeros_like(s).scatter_(-1, top, 1.0)
-        s = s * keep
-        any_spike = s.detach().amax(-1, keepdim=True) > 0
-        losers = any_spike & (s.detach() == 0)
-        inner = inner._replace(v=torch.where(losers, torch.full_like(inner.v, rest), inner.v))
+    if k is None:
+        s, inner = step(x_t, state.inner)
+        return s, InhibitedState(inner, s.detach())
+    s, inner = step(x_t, state.inner, lambda s: s * winners(s, x_t, k))
+    any_spike = s.detach().amax(-1, keepdim=True) > 0
+    losers = any_spike & (s.detach() == 0)
+    inner = inner._replace(v=torch.where(losers, torch.full_like(inner.v, rest), inner.v))
     return s, InhibitedState(inner, s.detach())
+
+
+def winners(s: Tensor, x_t: Tensor, k: int) -> Tensor:
+    """Mask [N, features]: 1 for the (at most) k spiking neurons with the largest input current."""
+    score = torch.where(s > 0, x_t, torch.full_like(x_t, -torch.inf))  # non-spiking ones rank last
+    top = score.topk(min(k, score.shape[-1]), dim=-1).indices
+    return torch.zeros_like(s).scatter_(-1, top, 1.0) * (s.detach() > 0)
 
 
 class LateralInhibition(Neuron):
@@ -75,14 +81,17 @@ class LateralInhibition(Neuron):
         return super().forward(x)
 
     def reset(self) -> None:
-        if self.state is not None and self._steps:
-            self._end_sequence(self.state, self._steps)
         self._steps = 0
         super().reset()
 
+    def end_sequence(self) -> None:
+        if self.state is not None and self._steps:
+            self._end_sequence(self.state, self._steps)
+        self._steps = 0
+
     def _end_sequence(self, state: InhibitedState, steps: int) -> None:
-        if hasattr(self.neuron, "end_sequence"):  # e.g. ALIF's persistent theta
-            self.neuron.end_sequence(state.inner, steps)
+        if isinstance(self.neuron, Homeostatic):  # e.g. ALIF's persistent theta
+            self.neuron.homeostasis(state.inner, steps)
 
     def extra_repr(self) -> str:
         return f"strength={self.strength:g}, k={self.k}"

@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 
 from snnexp.errors import check
-from snnexp.neurons.base import FireParams, MembraneState, SpikingNeuron, fire_and_reset
+from snnexp.neurons.base import FireParams, MembraneState, Select, SpikingNeuron, fire_and_reset
 
 
 class LIFParams(NamedTuple):
@@ -16,7 +16,8 @@ class LIFParams(NamedTuple):
     fire: FireParams
 
 
-def lif_step(x_t: Tensor, state: MembraneState, p: LIFParams) -> tuple[Tensor, MembraneState]:
+def lif_step(x_t: Tensor, state: MembraneState, p: LIFParams,
+             select: Select | None = None) -> tuple[Tensor, MembraneState]:
     """One step of the discrete-time LIF neuron (SpikingJelly's LIFNode; Gerstner et al. 2014, ch. 1).
 
     Charge, with tau in steps and x_t the input current:
@@ -30,7 +31,7 @@ def lif_step(x_t: Tensor, state: MembraneState, p: LIFParams) -> tuple[Tensor, M
         h = v + (x_t - (v - p.fire.v_reset)) / p.tau
     else:
         h = v - (v - p.fire.v_reset) / p.tau + x_t
-    s, v = fire_and_reset(h, p.fire)
+    s, v = fire_and_reset(h, p.fire, select)
     return s, MembraneState(v)
 
 
@@ -47,8 +48,8 @@ class LIF(SpikingNeuron):
     def params(self) -> LIFParams:
         return LIFParams(self.tau, self.decay_input, self.fire_params())
 
-    def step(self, x_t: Tensor, state: MembraneState) -> tuple[Tensor, MembraneState]:
-        return lif_step(x_t, state, self.params())
+    def step(self, x_t: Tensor, state: MembraneState, select: Select | None = None) -> tuple[Tensor, MembraneState]:
+        return lif_step(x_t, state, self.params(), select)
 
     def charge_coefficients(self) -> tuple[Tensor, Tensor, Tensor]:
         return leaky_coefficients(1 / self.tau, self.decay_input, self.v_reset)

@@ -7,7 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from snnexp.errors import check
-from snnexp.neurons.base import MembraneState, SpikingNeuron
+from snnexp.neurons.base import MembraneState, Select, SpikingNeuron
 from snnexp.neurons.lif import LIFParams, leaky_coefficients, lif_step
 
 
@@ -31,8 +31,8 @@ class PLIF(SpikingNeuron):
     def params(self) -> LIFParams:
         return LIFParams(self.tau, self.decay_input, self.fire_params())
 
-    def step(self, x_t: Tensor, state: MembraneState) -> tuple[Tensor, MembraneState]:
-        return lif_step(x_t, state, self.params())
+    def step(self, x_t: Tensor, state: MembraneState, select: Select | None = None) -> tuple[Tensor, MembraneState]:
+        return lif_step(x_t, state, self.params(), select)
 
     def charge_coefficients(self) -> tuple[Tensor, Tensor, Tensor]:
         return leaky_coefficients(torch.sigmoid(self.w), self.decay_input, self.v_reset)

@@ -78,3 +78,41 @@ def test_gradient_flows_through_the_surrogate():
 def test_invalid_values_name_their_key(kwargs, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         ALIF(**kwargs)
+
+
+def _homeostatic_model(step_mode: str):
+    from torch import nn
+
+    from snnexp.models.base import SpikingModel
+
+    neuron = ALIF(tau=2.0, tau_theta=50.0, theta_plus=0.1, persistent_theta=True, features=4)
+    return SpikingModel([nn.Identity(), neuron], step_mode=step_mode, readout="spikes"), neuron
+
+
+@pytest.mark.parametrize("step_mode", ["s", "m"])
+def test_eval_between_training_batches_leaves_homeostasis_alone(step_mode):
+    """train(a), eval(e), train(b) books exactly what train(a), train(b) books: the eval batch's
+    increments are not added, and the training batch before it is not dropped."""
+    torch.manual_seed(0)
+    a, e, b = (torch.rand(6, 3, 4) * 3 for _ in range(3))
+    with_eval, n1 = _homeostatic_model(step_mode)
+    without, n2 = _homeostatic_model(step_mode)
+    with torch.no_grad():
+        with_eval.train()(a)
+        with_eval.eval()(e)
+        with_eval.train()(b)
+        without.train()(a)
+        without.train()(b)
+    assert n2.theta_rest.sum() > 0
+    assert torch.equal(n1.theta_rest, n2.theta_rest)
+
+
+def test_single_step_books_each_training_sequence_once():
+    model_s, ns = _homeostatic_model("s")
+    model_m, nm = _homeostatic_model("m")
+    torch.manual_seed(1)
+    for _ in range(3):
+        x = torch.rand(5, 2, 4) * 3
+        with torch.no_grad():
+            assert torch.equal(model_s(x), model_m(x))
+    assert torch.allclose(ns.theta_rest, nm.theta_rest, atol=1e-6) and nm.theta_rest.sum() > 0

@@ -49,3 +49,28 @@ def test_wraps_lif_and_passes_gradients():
     x = torch.rand(5, 2, 4, requires_grad=True)
     LateralInhibition(LIF(), strength=0.1)(x * 3).sum().backward()
     assert x.grad is not None
+
+
+def test_k_wta_losers_do_not_adapt():
+    """Three ALIF neurons cross threshold at once, k = 1: one spikes, and only its theta rises."""
+    layer = LateralInhibition(ALIF(tau=2.0, tau_theta=10.0, theta_plus=0.5, reset="hard"), k=1)
+    x = torch.tensor([[[3.0, 4.0, 3.5]]])  # [T=1, N=1, 3]: all three reach h >= 1
+    s, state = layer.run(x)
+    assert s[0, 0].tolist() == [0.0, 1.0, 0.0]
+    assert state.inner.theta[0].tolist() == [0.0, 0.5, 0.0]  # the losers' theta unchanged (it was 0)
+    assert state.inner.v[0].tolist() == [0.0, 0.0, 0.0]  # winner reset, losers sent to rest
+
+
+def test_k_wta_losers_keep_their_decaying_theta():
+    """Over several steps a loser's theta only decays, exactly as if it had never crossed."""
+    decay = torch.exp(torch.tensor(-1 / 10.0)).item()
+    layer = LateralInhibition(ALIF(tau=2.0, tau_theta=10.0, theta_plus=0.5, reset="hard"), k=1)
+    x = torch.tensor([[4.0, 3.0]]).expand(2, 1, 2)  # both cross at both steps; neuron 0 wins both
+    s, state = layer.run(x)
+    assert s[:, 0, 0].tolist() == [1.0, 1.0] and s[:, 0, 1].sum() == 0
+    assert state.inner.theta[0, 1].item() == 0.0
+    wins = s[:, 0, 0].tolist()
+    theta = 0.0
+    for w in wins:
+        theta = theta * decay + 0.5 * w
+    assert abs(state.inner.theta[0, 0].item() - theta) < 1e-6
