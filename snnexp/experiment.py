@@ -3,15 +3,10 @@
 The run dir gets: .hydra/ (from Hydra), results.json, metrics.csv,
 checkpoints/last.ckpt, plots/*.png and, with the wandb logger, wandb/.
 
-What a learner must offer: it is a LightningModule with `.model` (a
-SpikingModel), `.encoder` and `.generator(stage)` (used for the raster plot).
-Optional: `extra_results(run_dir) -> dict` (merged into results.json after
-testing) and `extra_plots(run_dir) -> list[Path]` (saved PNGs, logged too; a
-datamodule may offer it as well). A datamodule with `use_encoder(encoder)` gets
-the encoder first and returns what the learner applies per batch (it may
-convert the dataset itself, e.g. event emulation; its in_shape follows).
-A deploy target adds its results through `Target.after_training`; optional
-`prepare_model(model)` checks the model before training (deploy=loihi).
+What each part offers is declared once: a learner is a `snnexp.learners.base.Learner`
+(.model, .encoder, generator(stage), extra_results, extra_plots, unused_keys), a target a
+`snnexp.deploy.base.Target` (setup, prepare_model, trainer_kwargs, after_training), and a
+datamodule may offer the Protocols of `snnexp.data.base` (use_encoder, extra_plots).
 """
 from __future__ import annotations
 
@@ -29,12 +24,14 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import Callback, ModelCheckpoint
+from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.utilities import rank_zero_only
 
 from snnexp import loggers as trackers
+from snnexp.data.base import MakesPlots, UsesEncoder
 from snnexp.deploy.base import Target
-from snnexp.errors import check, config_error
+from snnexp.errors import ConfigError, config_error
+from snnexp.learners.base import Learner
 from snnexp.resume import prepend_metrics, resume_config
 from snnexp.runtime import tune_allocator
 from snnexp.viz.curves import plot_curves
@@ -61,32 +58,58 @@ class Parts:
     datamodule: pl.LightningDataModule
     encoder: Any
     model: torch.nn.Module
-    learner: pl.LightningModule
+    learner: Learner
     target: Target
 
 
-def build(cfg: DictConfig) -> Parts:
-    """Instantiate the config groups in pipeline order; the datamodule tells the model its shapes."""
+def build(cfg: DictConfig, overrides: list[str] | None = None) -> Parts:
+    """Instantiate the config groups in pipeline order; the datamodule tells the model its shapes.
+
+    `overrides`: what the user set (`key=value`); a learner key this run would not use is refused.
+    """
     target: Target = instantiate(cfg.deploy)
     target.setup()
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.dataset)
     encoder = instantiate(cfg.encoding)
-    if hasattr(datamodule, "use_encoder"):  # it may convert the whole dataset with it (events, cached)
+    if isinstance(datamodule, UsesEncoder):  # it may convert the whole dataset with it (events, cached)
         encoder = datamodule.use_encoder(encoder)  # ... and hand back the per-batch step; in_shape follows
     neuron = instantiate(cfg.neuron)  # a factory: the model calls it once per layer
     # Objects go in through partials: Hydra would turn a dataclass argument into a DictConfig.
     model = instantiate(cfg.model, _partial_=True)(
         neuron=neuron, in_shape=tuple(datamodule.in_shape), num_classes=datamodule.num_classes)
-    if hasattr(target, "prepare_model"):  # a target may refuse a model it cannot run, before any training
-        target.prepare_model(model)
-    learners = getattr(model, "learners", None)  # a model only some learners can train names them
-    learner_name = str(cfg.learner._target_).rsplit(".", 1)[-1].lower()
-    check(learners is None or learner_name in learners, "learner", learner_name,
-          f"model {type(model).__name__} trains with learner={'|'.join(learners or ())} only")
+    target.prepare_model(model)  # a target may refuse a model it cannot run, before any training
     learner = instantiate(cfg.learner, _partial_=True)(
         model=model, encoder=encoder, num_classes=datamodule.num_classes)
+    refuse_unused(learner, overrides or [])
     return Parts(datamodule, encoder, model, learner, target)
+
+
+def refuse_unused(learner: Learner, overrides: list[str]) -> None:
+    """A `learner.<key>` the user set that this run ignores is an error, not a silent no-op."""
+    unused = learner.unused_keys()
+    for item in overrides:
+        key = item.lstrip("+~").split("=", 1)[0]
+        parts = key.split(".")
+        if len(parts) > 1 and parts[0] == "learner" and parts[1] in unused:
+            raise ConfigError(f"{item} has no effect with model={type(learner.model).__name__.lower()} and "
+                              f"learner={learner.name}: {learner.name}'s {parts[1]!r} is not used by this model "
+                              f"(a model that carries its own rule takes model.stdp.* and model.norm instead)")
+
+
+class LastCheckpoint(Callback):
+    """checkpoints/last.ckpt after every training epoch (resume reads it after a crash), written to a
+    temporary file and renamed, so a kill mid-write never leaves a truncated checkpoint. Saved
+    whatever global_step says (STDP has no optimizer steps; Lightning's ModelCheckpoint would skip)."""
+
+    def __init__(self, dirpath: Path):
+        self.path = Path(dirpath) / "last.ckpt"
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        tmp = self.path.with_suffix(".ckpt.tmp")
+        trainer.save_checkpoint(tmp)
+        if trainer.is_global_zero:
+            tmp.replace(self.path)
 
 
 class Throughput(Callback):
@@ -133,18 +156,17 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     results: dict[str, Any] = {"run_dir": str(run_dir)}
     loggers: list = []
     try:
-        parts = build(cfg)
+        parts = build(cfg, _overrides())
         loggers = [trackers.csv_logger(run_dir)]
         loggers += [instantiate(c, save_dir=run_dir) for c in cfg.logger.values()]
         config = OmegaConf.to_container(cfg, resolve=True)
         for lg in loggers:
             lg.log_hyperparams(config)
         throughput = Throughput()
-        # checkpoints/last.ckpt rewritten after every epoch (resume reads it after a crash)
-        checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", monitor=None, save_top_k=1,
-                                     enable_version_counter=False)
+        checkpoint = LastCheckpoint(run_dir / "checkpoints")
         trainer: pl.Trainer = instantiate(cfg.trainer, logger=loggers, callbacks=[throughput, checkpoint],
-                                          default_root_dir=str(run_dir), **parts.target.trainer_kwargs())
+                                          enable_checkpointing=False, default_root_dir=str(run_dir),
+                                          **parts.target.trainer_kwargs())
         trainer.fit(parts.learner, datamodule=parts.datamodule, ckpt_path=ckpt_path)
         results.update(_scalars(trainer.callback_metrics))  # train/ and val/ (test replaces them)
         results["train/samples_per_s"] = throughput.samples_per_s
@@ -156,8 +178,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         if ckpt_path is not None:  # continuous curves: the old run's epochs first
             prepend_metrics(Path(cfg.resume) / "metrics.csv", run_dir / "metrics.csv")
             results["resumed_from"] = str(ckpt_path)
-        if hasattr(parts.learner, "extra_results"):
-            results.update(parts.learner.extra_results(run_dir))
+        results.update(parts.learner.extra_results(run_dir))
         results.update(parts.target.after_training(parts.learner, parts.datamodule, run_dir))
         results["plots"] = [str(p) for p in _plots(parts, run_dir, loggers)]
         results["checkpoint"] = str(run_dir / "checkpoints" / "last.ckpt")
@@ -184,6 +205,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if _is_rank_zero():
         print(f"results: {path}")
     return results
+
+
+def _overrides() -> list[str]:
+    """What the user set on the command line (Hydra's task overrides); empty outside Hydra."""
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
 def _choices() -> dict[str, str]:
@@ -238,9 +264,9 @@ def _plots(parts: Parts, run_dir: Path, loggers: list) -> list[Path]:
         layers.update(record_spikes(parts.model, x_seq))
     pred = int(learner.model(x_seq).mean(0).argmax(-1))
     paths.append(plot_raster(layers, plots / "raster.png", title=f"test sample 0: label {int(y[0])}, predicted {pred}"))
-    for part in (learner, dm):  # a datamodule may add plots too (event frames and rasters)
-        if hasattr(part, "extra_plots"):
-            paths += part.extra_plots(run_dir)
+    paths += learner.extra_plots(run_dir)
+    if isinstance(dm, MakesPlots):  # a datamodule may add plots too (event frames and rasters)
+        paths += dm.extra_plots(run_dir)
     for lg in loggers:
         if hasattr(lg, "log_image"):
             for p in paths:

@@ -1,4 +1,4 @@
-"""Shared test settings: one torch thread (NOTES: 2 threads collapse when the other core is busy),
+"""Shared test settings: one torch thread (docs/notes.md: 2 threads collapse when the other core is busy),
 no network, and a helper that runs `run.py` the way a user does."""
 from __future__ import annotations
 

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.conftest import QUICK, ROOT, run_cli
 
 NO_LOGGER = ["logger=none"]
@@ -70,11 +72,13 @@ def test_ddp_on_cpu_with_two_processes(tmp_path):
     assert list(tmp_path.glob("*process_1*")), "the second DDP process left no trace"
 
 
-def test_resume_after_kill_continues_where_it_stopped(tmp_path):
+@pytest.mark.parametrize("learner", ["bptt", "stdp", "hybrid", "ann2snn"])
+def test_resume_after_kill_continues_where_it_stopped(learner, tmp_path):
+    """Every learner's checkpoint loads (plain hyper-parameters, weights_only) and continues its epochs."""
     first, second = tmp_path / "first", tmp_path / "second"
-    args = [sys.executable, str(ROOT / "run.py"), "trainer.max_epochs=60", "trainer.limit_train_batches=2",
-            "trainer.limit_val_batches=1", "trainer.limit_test_batches=1", "trainer.enable_progress_bar=false",
-            "deploy.num_threads=1", f"hydra.run.dir={first}"] + NO_LOGGER
+    args = [sys.executable, str(ROOT / "run.py"), f"learner={learner}", "trainer.max_epochs=60",
+            "trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "trainer.limit_test_batches=1",
+            "trainer.enable_progress_bar=false", "deploy.num_threads=1", f"hydra.run.dir={first}"] + NO_LOGGER
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ckpt = first / "checkpoints" / "last.ckpt"
     deadline = time.time() + 120

@@ -24,7 +24,7 @@ def cached_array(root: Path, name: str, key: str, make: Callable[[], np.ndarray]
     """The array saved under `name-<hash of key>.npy` (memory-mapped, read-only), made once.
 
     The key must hold everything the array depends on: Tonic's DiskCachedDataset misses a
-    changed transform because its path does not (NOTES).
+    changed transform because its path does not (docs/notes.md).
     """
     digest = hashlib.sha1(f"{VERSION}|{key}".encode()).hexdigest()[:16]
     path = root / f"{name}-{digest}.npy"

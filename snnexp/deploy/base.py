@@ -5,14 +5,19 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+from torch import nn
 
 
 class Target:
-    """Base class. `trainer_kwargs` go to the Lightning Trainer; `after_training`
-    returns extra results (e.g. a hardware export and its comparison)."""
+    """Base class. `setup` runs first; `prepare_model` may refuse a model before any training;
+    `trainer_kwargs` go to the Lightning Trainer; `after_training` returns extra results (e.g. a
+    hardware export and its comparison)."""
 
     def setup(self) -> None:
         """Process-wide settings, applied before anything is built."""
+
+    def prepare_model(self, model: nn.Module) -> None:
+        """Check (or adapt) the built model before training; raise ConfigError if it cannot run here."""
 
     def trainer_kwargs(self) -> dict[str, Any]:
         raise NotImplementedError

@@ -12,7 +12,7 @@ from snnexp.errors import check
 class CPUTarget(Target):
     """Lightning on the CPU. num_threads: torch's intra-op threads (null = torch's default).
 
-    On a busy 2-core machine 1 thread can beat 2 (NOTES.md); sweeps run jobs
+    On a busy 2-core machine 1 thread can beat 2 (docs/notes.md); sweeps run jobs
     side by side with 1 thread each.
     """
 

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -24,6 +23,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from snnexp.encoding.direct import direct_encode
 from snnexp.encoding.poisson import poisson_encode
 from snnexp.errors import check
+from snnexp.learners.base import Learner, configure
 from snnexp.learners.conversion import (activation_scales, ann_counterpart, fold_batchnorm, normalise,
                                         predictions_over_time, to_snn)
 from snnexp.metrics.activity import ActivityMonitor
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 INPUTS = ("direct", "poisson")
 
 
-class ANN2SNN(pl.LightningModule):
+class ANN2SNN(Learner):
     """Trains `ann` (the model's ANN counterpart), converts it into `model`, tests both.
 
     T_list: SNN time steps to evaluate. input "direct": the analog image is the input current at
@@ -50,6 +50,8 @@ class ANN2SNN(pl.LightningModule):
     ann/test/{loss,acc}, snn/test/acc/T<T> and test/acc (the SNN at the largest T), and the SNN's
     firing rates and SynOps per sample (test/rate/*, test/synops) at the largest T.
     """
+
+    name = "ann2snn"
 
     def __init__(
         self,
@@ -67,7 +69,7 @@ class ANN2SNN(pl.LightningModule):
         bias: bool = True,
         seed: int = 0,
     ):
-        super().__init__()
+        super().__init__(model, encoder, seed)
         check(isinstance(getattr(model, "net", None), nn.Sequential), "model", type(model).__name__,
               "ann2snn converts a SpikingModel (layers in .net)")
         T_list = sorted({int(t) for t in T_list})
@@ -83,7 +85,6 @@ class ANN2SNN(pl.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.neuron = neuron if neuron is not None else functools.partial(IF, reset="subtract")
-        self.model = model
         self.ann = ann_counterpart(model.net, max_pool=max_pool, bias=bool(bias))
         self.readout = model.readout
         self.T_list = T_list
@@ -91,7 +92,6 @@ class ANN2SNN(pl.LightningModule):
         self.percentile = None if percentile is None else float(percentile)
         self.norm_samples = int(norm_samples)
         self.bias = bool(bias)
-        self.seed = int(seed)
         self.num_classes = int(num_classes)
         # Replaces the experiment's encoder: the ANN learns from analog images, this feeds the SNN.
         self.encoder = functools.partial(self.encode, T=T_list[-1])
@@ -101,19 +101,10 @@ class ANN2SNN(pl.LightningModule):
         self.scales: dict[int, float] = {}
         self.converted = False
         self.results: dict[str, Any] = {}
-        self._generators: dict[str, torch.Generator] = {}
         self._monitor: ActivityMonitor | None = None
         self._eval_s = 0.0
 
     # -- the SNN's input -------------------------------------------------------------------
-    def generator(self, stage: str) -> torch.Generator:
-        gen = self._generators.get(stage)
-        if gen is None or gen.device != self.device:
-            gen = torch.Generator(device=self.device)
-            gen.manual_seed(self.seed + 1)
-            self._generators[stage] = gen
-        return gen
-
     def encode(self, x: Tensor, T: int, generator: torch.Generator | None = None) -> Tensor:
         """[N, ...] images in [0, 1] -> [T, N, ...] SNN input (learner.input)."""
         if self.input == "direct":
@@ -142,11 +133,7 @@ class ANN2SNN(pl.LightningModule):
         self._ann_step(batch, "val")
 
     def configure_optimizers(self):
-        optimizer = self.optimizer_factory(params=self.ann.parameters())
-        if self.scheduler_factory is None:
-            return optimizer
-        scheduler = self.scheduler_factory(optimizer)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+        return configure(self.optimizer_factory, self.scheduler_factory, self.ann.parameters())
 
     # -- conversion -------------------------------------------------------------------------
     def on_fit_end(self) -> None:
@@ -186,7 +173,7 @@ class ANN2SNN(pl.LightningModule):
             self.convert(self.trainer.datamodule.train_dataloader())
 
     def on_test_epoch_start(self) -> None:
-        self._generators.pop("test", None)  # the same Poisson input every test
+        self.reseed_evaluation()  # the same Poisson input every test
         self._monitor = ActivityMonitor(self.model).__enter__()
         self._eval_s = 0.0
 

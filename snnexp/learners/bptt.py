@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics.classification import MulticlassAccuracy
 
 from snnexp.errors import check
+from snnexp.learners.base import Learner, configure, plain
 from snnexp.learners.evaluation import EncodingAndActivity
 from snnexp.metrics.activity import ActivityMonitor
 from snnexp.models.base import SpikingModel
@@ -17,7 +17,7 @@ from snnexp.models.base import SpikingModel
 LOSSES = ("ce", "mse")
 
 
-class BPTT(EncodingAndActivity, pl.LightningModule):
+class BPTT(EncodingAndActivity, Learner):
     """Trains a spiking model end to end through its unrolled time steps.
 
     Each batch x [N, ...] is encoded to x_seq [T, N, ...], run through the
@@ -31,6 +31,8 @@ class BPTT(EncodingAndActivity, pl.LightningModule):
     every spiking layer and synaptic operations per sample.
     """
 
+    name = "bptt"
+
     def __init__(
         self,
         model: SpikingModel,
@@ -42,21 +44,18 @@ class BPTT(EncodingAndActivity, pl.LightningModule):
         seed: int = 0,
         logit_scale: float = 1.0,
     ):
-        super().__init__()
+        super().__init__(model, encoder, seed)
         check(loss in LOSSES, "learner.loss", loss, f"choose one of {list(LOSSES)}")
         # Plain values only: checkpoints must load with torch.load(weights_only=True) (resume).
-        self.save_hyperparameters(ignore=["model", "encoder", "optimizer", "scheduler"], logger=False)
+        self.save_hyperparameters(plain(dict(num_classes=int(num_classes), loss=loss, seed=int(seed),
+                                             logit_scale=float(logit_scale))), logger=False)
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
-        self.model = model
-        self.encoder = encoder
         self.loss_name = loss
         self.logit_scale = float(logit_scale)
         self.num_classes = int(num_classes)
         self.acc = torch.nn.ModuleDict({s: MulticlassAccuracy(self.num_classes, average="micro")
                                         for s in ("train_", "val_", "test_")})
-        self.seed = int(seed)
-        self._generators: dict[str, torch.Generator] = {}
         self._monitor: ActivityMonitor | None = None
 
     def forward(self, x: Tensor, stage: str = "test") -> Tensor:
@@ -90,7 +89,4 @@ class BPTT(EncodingAndActivity, pl.LightningModule):
         self._shared_step(batch, "test")
 
     def configure_optimizers(self):
-        optimizer = self.optimizer_factory(params=self.parameters())
-        if self.scheduler_factory is None:
-            return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer), "interval": "epoch"}}
+        return configure(self.optimizer_factory, self.scheduler_factory, self.parameters())

@@ -14,9 +14,10 @@ import torch
 from torch import Tensor
 
 from snnexp.errors import check
+from snnexp.learners.base import configure, plain
 from snnexp.learners.bptt import BPTT
 from snnexp.learners.plastic import Plastic, Recorder, plastic_layers
-from snnexp.learners.stdp_rule import STDPParams, apply_dw_, check_params, normalise_, stdp_sequence
+from snnexp.rules.stdp import STDPParams, apply_dw_, check_params, normalise_, stdp_sequence
 
 WORKS_WITH = "learner=hybrid works with model=csnn and model=mlp (a spiking conv/linear layer before the readout)"
 
@@ -27,6 +28,8 @@ class Hybrid(BPTT):
     stdp_layers: indices into the model's plastic layers before the readout (null: all of them).
     stdp: the rule (`STDPParams` fields). norm: incoming-weight sum after each update (null: off).
     """
+
+    name = "hybrid"
 
     def __init__(
         self,
@@ -41,9 +44,9 @@ class Hybrid(BPTT):
         norm: float | None = None,
         seed: int = 0,
     ):
-        check(not hasattr(model, "learners") or "hybrid" in model.learners, "learner", "hybrid",
-              f"{type(model).__name__} trains with learner={'|'.join(getattr(model, 'learners', ()))} only; {WORKS_WITH}")
         super().__init__(model, encoder, num_classes, optimizer, scheduler, loss, seed)
+        self.save_hyperparameters(plain(dict(num_classes=int(num_classes), loss=loss, seed=int(seed), stdp=stdp,
+                                             stdp_layers=stdp_layers, norm=norm)), logger=False)
         self.automatic_optimization = False
         hidden = [p for p in plastic_layers(model) if not p.is_output]
         check(len(hidden) > 0, "learner", "hybrid", f"{type(model).__name__} has no spiking conv/linear layer "
@@ -86,8 +89,4 @@ class Hybrid(BPTT):
             sched.step()
 
     def configure_optimizers(self):
-        params = [p for p in self.parameters() if p.requires_grad]
-        optimizer = self.optimizer_factory(params=params)
-        if self.scheduler_factory is None:
-            return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer), "interval": "epoch"}}
+        return configure(self.optimizer_factory, self.scheduler_factory, (p for p in self.parameters() if p.requires_grad))

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from snnexp.learners.stdp_rule import Conv, conv_of
+from snnexp.rules.stdp import Conv, conv_of
 from snnexp.models.readouts import Gain
 from snnexp.neurons.base import Neuron, SpikingNeuron
 from snnexp.neurons.inhibition import LateralInhibition

@@ -17,16 +17,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import pytorch_lightning as pl
 import torch
 from torch import Tensor
 from torchmetrics.classification import MulticlassAccuracy
 
 from snnexp.errors import check
+from snnexp.learners.base import Learner, plain
 from snnexp.learners.evaluation import EncodingAndActivity
 from snnexp.learners.plastic import Plastic, Recorder, plastic_layers
-from snnexp.learners.stdp_rule import STDPParams, apply_dw_, check_params, normalise_, stdp_sequence
+from snnexp.rules.stdp import STDPParams, apply_dw_, check_params, normalise_, stdp_sequence
 from snnexp.metrics.activity import ActivityMonitor
+from snnexp.models.base import ClassThresholds
 from snnexp.models.readouts import AssignedReadout
 from snnexp.viz.weights import plot_weights
 
@@ -62,7 +63,7 @@ def readout_of(model: torch.nn.Module) -> AssignedReadout | None:
     return next((m for m in model.modules() if isinstance(m, AssignedReadout)), None)
 
 
-class STDP(EncodingAndActivity, pl.LightningModule):
+class STDP(EncodingAndActivity, Learner):
     """Trains `model`'s plastic layers by trace STDP (`stdp_sequence`, weights fixed within a batch,
     the batch's changes summed), then clamps and optionally normalises them.
 
@@ -75,7 +76,11 @@ class STDP(EncodingAndActivity, pl.LightningModule):
     `stdp_output` overrides some of its values for a taught output layer (csnn, mlp). `norm`:
     each neuron's incoming weights sum to this after every update (null: off; a model's own
     `norm` wins). Logs val/test accuracy, train/val/test firing rates and test SynOps.
+    With a model that carries its own rule (`model.plasticity`), `stdp`, `stdp_output`, `norm` and
+    `teacher_spikes` are not used (`unused_keys`: setting them is refused, set the model's keys).
     """
+
+    name = "stdp"
 
     def __init__(
         self,
@@ -91,22 +96,31 @@ class STDP(EncodingAndActivity, pl.LightningModule):
         punish_wrong: bool = False,
         seed: int = 0,
     ):
-        super().__init__()
+        super().__init__(model, encoder, seed)
         self.automatic_optimization = False
-        self.save_hyperparameters(ignore=["model", "encoder"], logger=False)
-        self.model, self.encoder, self.num_classes = model, encoder, int(num_classes)
+        self.save_hyperparameters(plain(dict(
+            num_classes=int(num_classes), stdp=stdp, stdp_output=stdp_output, norm=norm, teacher_spikes=teacher_spikes,
+            label_samples=label_samples, one_sample_per_neuron=one_sample_per_neuron, punish_wrong=punish_wrong,
+            seed=int(seed))), logger=False)
+        self.num_classes = int(num_classes)
         self.layers: list[Plastic] = plastic_layers(model)
         check(len(self.layers) > 0, "learner", "stdp", f"{type(model).__name__} has no STDP-capable layer "
               f"(a Linear/Conv2d followed by a spiking neuron); {WORKS_WITH}")
         self.readout = readout_of(model)
         check(self.readout is not None or self.layers[-1].is_output,
               "model.readout", getattr(model, "readout", None), f"its output layer is not spiking; {WORKS_WITH}")
-        self.rule = getattr(model, "plasticity", None) or check_params(STDPParams(**dict(stdp or {})))
-        # the taught output layer of csnn/mlp may learn faster than the unsupervised hidden layers
-        self.rule_output = self.rule if hasattr(model, "plasticity") or not stdp_output else check_params(
-            STDPParams(**{**dict(stdp or {}), **dict(stdp_output)}), "learner.stdp_output")
-        self.norm = getattr(model, "norm", None) if hasattr(model, "plasticity") else norm
-        self.teacher_spikes = int(getattr(model, "teacher_spikes", teacher_spikes))
+        own = model.plasticity  # a rule the model carries (diehl_cook, wta), or None
+        if own is None:
+            self.rule = check_params(STDPParams(**dict(stdp or {})))
+            # the taught output layer of csnn/mlp may learn faster than the unsupervised hidden layers
+            self.rule_output = self.rule if not stdp_output else check_params(
+                STDPParams(**{**dict(stdp or {}), **dict(stdp_output)}), "learner.stdp_output")
+            self.norm, self.norm_cap = norm, False
+            self.teacher_spikes = int(teacher_spikes)
+        else:
+            self.rule = self.rule_output = own.rule
+            self.norm, self.norm_cap = own.norm, own.norm_cap
+            self.teacher_spikes = int(own.teacher_spikes or teacher_spikes)
         check(self.teacher_spikes >= 1, "learner.teacher_spikes", teacher_spikes, "must be >= 1 spikes per sample")
         check(int(label_samples) >= 1, "learner.label_samples", label_samples, "must be >= 1 training images")
         self.label_samples = int(label_samples)
@@ -117,10 +131,16 @@ class STDP(EncodingAndActivity, pl.LightningModule):
             p.requires_grad_(False)
         self.acc = torch.nn.ModuleDict({s: MulticlassAccuracy(self.num_classes, average="micro")
                                         for s in ("train_", "val_", "test_")})
-        self.seed = int(seed)
-        self._generators: dict[str, torch.Generator] = {}
         self._monitor: ActivityMonitor | None = None
         self._labels_stale = self.readout is not None
+
+    def unused_keys(self) -> set[str]:
+        unused = {"stdp", "stdp_output", "norm", "teacher_spikes"} if self.model.plasticity is not None else set()
+        if self.readout is None:
+            unused.add("label_samples")  # no label assignment without an AssignedReadout
+        else:
+            unused |= {"punish_wrong", "stdp_output", "teacher_spikes"}  # no taught output layer
+        return unused
 
     def forward(self, x: Tensor, stage: str = "test") -> Tensor:
         """[N, ...] images -> [N, K] time-averaged class scores."""
@@ -128,17 +148,20 @@ class STDP(EncodingAndActivity, pl.LightningModule):
 
     # -- training: one STDP update per batch ---------------------------------------------------
     def on_train_start(self) -> None:
-        if hasattr(self.model, "set_class_activity"):  # wta: per-class thresholds from the data
+        if isinstance(self.model, ClassThresholds):  # wta: per-class thresholds from the data
             self.model.set_class_activity(self.class_activity())
 
     @torch.no_grad()
     def class_activity(self) -> Tensor:
-        """Mean input spikes per step of each class's training images [K] (intensity x max_rate)."""
+        """Mean input spikes per step of each class's training samples [K], counted on the encoded
+        input itself (any encoding: rates, latencies, event frames), from the training stream."""
         total = torch.zeros(self.num_classes, device=self.device)
         count = torch.zeros(self.num_classes, device=self.device)
+        gen = torch.Generator(device=self.device).manual_seed(self.seed + 3)
         for x, y in self.trainer.datamodule.train_dataloader():
             x, y = x.to(self.device), y.to(self.device)
-            total.index_add_(0, y, x.flatten(1).sum(1) * float(getattr(self.encoder, "max_rate", 1.0)))
+            x_seq = self.encoder(x, generator=gen)  # [T, N, ...]
+            total.index_add_(0, y, x_seq.sum(0).flatten(1).sum(1).to(total.dtype) / x_seq.shape[0])
             count.index_add_(0, y, torch.ones_like(y, dtype=total.dtype))
         return total / count.clamp(min=1)
 
@@ -163,19 +186,11 @@ class STDP(EncodingAndActivity, pl.LightningModule):
                 dw = stdp_sequence(pre, post, layer.weight, rule, layer.conv)
                 apply_dw_(layer.weight, dw, rule)
                 if self.norm is not None:
-                    normalise_(layer.weight, self.norm, rule.w_max, cap=getattr(self.model, "norm_cap", False))
+                    normalise_(layer.weight, self.norm, rule.w_max, cap=self.norm_cap)
         if self.readout is None:
             self.acc["train_"](out, y)
             self.log("train/acc", self.acc["train_"], on_step=False, on_epoch=True, batch_size=len(y))
         self._labels_stale = self.readout is not None
-        self._count_update()
-
-    def _count_update(self) -> None:
-        """Count this STDP update as an optimisation step, as Lightning counts optimizer steps: without
-        it global_step stays 0 (no optimizer) and the checkpoint callback never saves."""
-        progress = self.trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
-        progress.increment_ready()
-        progress.increment_completed()
 
     def configure_optimizers(self):
         return None  # STDP: no optimizer
@@ -239,7 +254,7 @@ class STDP(EncodingAndActivity, pl.LightningModule):
             a = self.readout.assignments
             out["stdp/assigned_per_class"] = torch.bincount(a[a >= 0], minlength=self.num_classes).tolist()
             out["stdp/unassigned"] = int((a < 0).sum())
-        if hasattr(self.model, "class_thresholds"):
+        if isinstance(self.model, ClassThresholds):
             out["stdp/class_thresholds"] = [round(float(t), 4) for t in self.model.class_thresholds()]
         return out
 

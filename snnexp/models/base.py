@@ -6,7 +6,7 @@ holds layers and knows nothing of training. Neurons come from a factory (the
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, ClassVar, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from snnexp.errors import check
 from snnexp.neurons.base import Neuron, SpikingNeuron, end_sequences, reset_states, set_step_mode
 from snnexp.neurons.li import LI
+from snnexp.rules.stdp import Plasticity
 
 READOUTS = ("spikes", "membrane")
 NeuronFactory = Callable[..., SpikingNeuron]
@@ -29,7 +30,13 @@ class SpikingModel(nn.Module):
     `readout`: "spikes" (the output layer is the chosen neuron; logits are its
     firing rates) or "membrane" (a non-spiking leaky integrator; logits are its
     mean membrane potential).
+
+    What a model declares for the learners: `learners` (None: any; else the names of the only
+    learners that can train it) and `plasticity` (None, or the STDP rule it carries itself).
     """
+
+    learners: ClassVar[tuple[str, ...] | None] = None
+    plasticity: Plasticity | None = None
 
     def __init__(self, layers: list[nn.Module], step_mode: str, readout: str):
         super().__init__()
@@ -58,6 +65,17 @@ class SpikingModel(nn.Module):
     def spiking_layers(self) -> dict[str, SpikingNeuron]:
         """Spiking layers in order, named <neuron><index in net> (e.g. lif3), for rates and rasters."""
         return {f"{type(m).__name__.lower()}{i}": m for i, m in enumerate(self.net) if isinstance(m, SpikingNeuron)}
+
+
+@runtime_checkable
+class ClassThresholds(Protocol):
+    """A model whose output neurons fire at a threshold per class, set from the training data (wta)."""
+
+    def set_class_activity(self, activity: Tensor) -> None:
+        """activity [K]: mean input spikes per step of each class's training samples."""
+
+    def class_thresholds(self) -> Tensor:
+        """[K] the thresholds in use."""
 
 
 def readout_layer(readout: str, neuron: NeuronFactory, readout_tau: float) -> nn.Module:

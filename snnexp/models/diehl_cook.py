@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from snnexp.errors import check
-from snnexp.learners.stdp_rule import STDPParams, check_params, init_weights_, normalise_
+from snnexp.rules.stdp import Plasticity, STDPParams, check_params, init_weights_, normalise_
 from snnexp.models.base import NeuronFactory, SpikingModel
 from snnexp.models.readouts import AssignedReadout
 from snnexp.neurons.alif import ALIF
@@ -27,7 +27,7 @@ class DiehlCook(SpikingModel):
     over 1e7 steps and kept across samples). Input weights (mV per input spike) start `w_init` on
     [w_min, w_init_max], stay in [w_min, w_max] and are normalised so each neuron's incoming
     weights sum to `norm` (78.4 for 28x28 inputs; null scales it by inputs / 784).
-    `stdp` is the rule of the input weights (the learner reads `plasticity`).
+    `stdp` is the rule of the input weights (the learner reads `plasticity`: rule and norm).
     """
 
     learners = ("stdp",)
@@ -58,8 +58,8 @@ class DiehlCook(SpikingModel):
         n_in, n = math.prod(in_shape), int(n_neurons)
         self.norm = float(norm) if norm is not None else 78.4 * n_in / 784
         check(self.norm > 0, "model.norm", norm, "must be > 0 (sum of each neuron's input weights)")
-        self.plasticity = check_params(STDPParams(w_min=float(w_min), w_max=float(w_max), **dict(stdp or {})),
-                                       "model.stdp")
+        rule = check_params(STDPParams(w_min=float(w_min), w_max=float(w_max), **dict(stdp or {})), "model.stdp")
+        self.plasticity = Plasticity(rule, norm=self.norm)
         synapse = nn.Linear(n_in, n, bias=False)
         gen = torch.Generator().manual_seed(int(seed))
         init_weights_(synapse.weight, w_init, float(w_min), min(float(w_init_max), float(w_max)), gen)

@@ -8,13 +8,13 @@ import torch
 from torch import Tensor, nn
 
 from snnexp.errors import check
-from snnexp.learners.stdp_rule import STDPParams, check_params, init_weights_, normalise_
-from snnexp.models.base import NeuronFactory, SpikingModel, Voting
+from snnexp.rules.stdp import Plasticity, STDPParams, check_params, init_weights_, normalise_
+from snnexp.models.base import ClassThresholds, NeuronFactory, SpikingModel, Voting
 from snnexp.models.readouts import Gain
 from snnexp.neurons.inhibition import LateralInhibition
 
 
-class WTA(SpikingModel):
+class WTA(SpikingModel, ClassThresholds):
     """Input spikes -> Linear(in, K * per_class) -> per-class threshold -> neurons with lateral
     inhibition (-> Voting over each class's `per_class` neurons) -> [T, N, K].
 
@@ -62,8 +62,8 @@ class WTA(SpikingModel):
         self.teacher_spikes = int(teacher_spikes)
         self.norm = n_in / 2 if norm is None else float(norm)
         self.norm_cap = bool(norm_cap)
-        self.plasticity = check_params(STDPParams(w_min=float(w_min), w_max=float(w_max), **dict(stdp or {})),
-                                       "model.stdp")
+        rule = check_params(STDPParams(w_min=float(w_min), w_max=float(w_max), **dict(stdp or {})), "model.stdp")
+        self.plasticity = Plasticity(rule, norm=self.norm, norm_cap=self.norm_cap, teacher_spikes=self.teacher_spikes)
         synapse = nn.Linear(n_in, n_out, bias=False)
         w_hi = float(w_max) if w_init_max is None else min(float(w_init_max), float(w_max))
         init_weights_(synapse.weight, w_init, float(w_min), w_hi, torch.Generator().manual_seed(int(seed)))

@@ -10,7 +10,7 @@ from snnexp.encoding.poisson import Poisson
 from snnexp.errors import ConfigError
 from snnexp.learners.plastic import Recorder, plastic_layers
 from snnexp.learners.stdp import STDP, best_sample_mask, teacher_spikes
-from snnexp.learners.stdp_rule import normalise_, stdp_sequence
+from snnexp.rules.stdp import normalise_, stdp_sequence
 from snnexp.models import CSNN, MLP
 from snnexp.models.wta import WTA
 from snnexp.neurons import LIF, PLIF
@@ -97,7 +97,7 @@ def test_wta_teacher_update_equals_the_rule_and_touches_only_the_taught_class():
     gen = torch.Generator().manual_seed(0)
     x_seq = Poisson(T=6)(x, generator=gen)
     post = teacher_spikes(y, 6, 3, 3, 3)
-    expected = (w0 + stdp_sequence(x_seq.flatten(2), post, w0, model.plasticity)).clamp(0, 1)
+    expected = (w0 + stdp_sequence(x_seq.flatten(2), post, w0, model.plasticity.rule)).clamp(0, 1)
     normalise_(expected, model.norm, 1.0, cap=model.norm_cap)
     fit_one_batch(learner, x, y)
     w = model.synapse.weight.detach()

@@ -19,10 +19,7 @@ from snnexp.errors import ConfigError
 from snnexp.models.base import SpikingModel, Voting
 from snnexp.neurons.base import SpikingNeuron
 from snnexp.neurons.cuba import CUBA, DECAY_UNITY, VTH_MAX
-from snnexp.neurons.iaf import IF
 from snnexp.neurons.li import LI
-from snnexp.neurons.lif import LIF
-from snnexp.neurons.plif import PLIF
 
 W_MAX, W_MIN = 254, -256  # even 8-bit weights (lava-nc truncates the lowest bit for mixed signs)
 BIAS_MAX = 2 ** 12 - 1  # 13-bit signed bias mantissa
@@ -89,9 +86,10 @@ def refuse_unmappable(model: nn.Module) -> None:
                               f"set model.readout=spikes")
         if isinstance(m, nn.Conv2d) and (m.groups != 1 or m.dilation != (1, 1) or m.padding_mode != "zeros"):
             raise ConfigError(f"deploy=loihi: layer {name} (Conv2d) needs groups=1, dilation=1, zero padding")
-        if isinstance(m, SpikingNeuron) and not isinstance(m, (CUBA, LIF, PLIF, IF)):
-            raise ConfigError(f"deploy=loihi: layer {name} ({type(m).__name__}) has no CUBA equivalent here; "
-                              f"use neuron=cuba, lif, plif or if")
+        if isinstance(m, SpikingNeuron) and not isinstance(m, CUBA) and m.charge_coefficients() is None:
+            raise ConfigError(f"deploy=loihi: layer {name} ({type(m).__name__}) has no CUBA equivalent: Loihi's "
+                              f"neuron needs a charge affine in (v, x) (charge_coefficients); use neuron=cuba, lif, plif "
+                              f"or if")
 
 
 def extract(model: SpikingModel, in_shape: tuple[int, ...]) -> LoihiNet:
@@ -174,7 +172,12 @@ def _pair(x) -> tuple[int, int]:
 
 
 def _dynamics(neuron: SpikingNeuron, name: str) -> tuple[int, int, float, float, str | None]:
-    """(i_decay, v_decay, threshold, input gain, note) of the CUBA neuron that replaces `neuron`."""
+    """(i_decay, v_decay, threshold, input gain, note) of the CUBA neuron that replaces `neuron`.
+
+    CUBA maps to itself. Any other neuron maps through its charge h = a*v + b*x + c
+    (`charge_coefficients`, declared by IF, LIF, PLIF and any new affine neuron): Loihi's voltage
+    keeps a of itself (v_decay = 1 - a), the input gain b goes into the weights, and c = 0 (v_reset 0).
+    """
     theta = float(neuron.v_threshold)
     note = None
     if neuron.reset_mode == "subtract":
@@ -185,11 +188,8 @@ def _dynamics(neuron: SpikingNeuron, name: str) -> tuple[int, int, float, float,
                           f"set neuron.v_reset=0")
     if isinstance(neuron, CUBA):
         return neuron.i_decay, neuron.v_decay, theta, 1.0, note
-    if isinstance(neuron, IF):
-        return DECAY_UNITY, 0, theta, 1.0, note
-    tau = float(neuron.tau)  # LIF, PLIF: v = v (1 - 1/tau) + x/tau (decay_input) or + x
-    gain = 1 / tau if neuron.decay_input else 1.0
-    return DECAY_UNITY, round(DECAY_UNITY / tau), theta, gain, note
+    a, b, c = (float(t) for t in neuron.charge_coefficients())
+    return DECAY_UNITY, round(DECAY_UNITY * (1 - a)), theta, b, note
 
 
 def _quantise(syn: _Synapse, neuron: SpikingNeuron, name: str) -> tuple[LoihiLayer, list[str]]:

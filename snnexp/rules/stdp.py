@@ -21,6 +21,7 @@ kW] with pre [N, C_in, H, W] and post [N, C_out, H', W'] (`Conv` gives stride/pa
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
@@ -44,6 +45,18 @@ class STDPParams(NamedTuple):
     w_max: float = 1.0
     mu: float = 0.0  # soft-bound exponent: 0 additive (clamped), 1 multiplicative
     reduce: str = "sum"  # over the batch (and conv positions): "sum" or "mean"
+
+
+@dataclass(frozen=True)
+class Plasticity:
+    """What a model that carries its own rule tells the STDP learner (BindsNET attaches rules to
+    connections the same way): the rule, the incoming-weight sum after each update (None: off;
+    norm_cap: a ceiling only) and, for a taught output layer, the teacher's spikes per sample."""
+
+    rule: STDPParams
+    norm: float | None = None
+    norm_cap: bool = False
+    teacher_spikes: int | None = None
 
 
 class Traces(NamedTuple):

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from snnexp.errors import ConfigError
-from snnexp.learners.stdp_rule import (Conv, STDPParams, Traces, apply_dw_, check_params, init_weights_, normalise_,
+from snnexp.rules.stdp import (Conv, STDPParams, Traces, apply_dw_, check_params, init_weights_, normalise_,
                                        stdp_sequence, stdp_step)
 
 P = STDPParams(lr_post=0.5, lr_pre=0.25, tau_pre=4.0, tau_post=8.0, w_min=0.0, w_max=1.0, mu=0.0)
