@@ -28,6 +28,7 @@ from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.utilities import rank_zero_only
 
 from snnexp import loggers as trackers
+from snnexp.callbacks import TestEveryEpoch
 from snnexp.data.base import MakesPlots, UsesEncoder
 from snnexp.deploy.base import Target
 from snnexp.errors import ConfigError, config_error
@@ -164,13 +165,20 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             lg.log_hyperparams(config)
         throughput = Throughput()
         checkpoint = LastCheckpoint(run_dir / "checkpoints")
-        trainer: pl.Trainer = instantiate(cfg.trainer, logger=loggers, callbacks=[throughput, checkpoint],
+        epoch_test = TestEveryEpoch() if cfg.get("test_every_epoch") else None
+        callbacks = [throughput] + ([epoch_test] if epoch_test else []) + [checkpoint]  # test before saving
+        trainer: pl.Trainer = instantiate(cfg.trainer, logger=loggers, callbacks=callbacks,
                                           enable_checkpointing=False, default_root_dir=str(run_dir),
                                           **parts.target.trainer_kwargs())
         trainer.fit(parts.learner, datamodule=parts.datamodule, ckpt_path=ckpt_path)
         results.update(_scalars(trainer.callback_metrics))  # train/ and val/ (test replaces them)
         results["train/samples_per_s"] = throughput.samples_per_s
         results["train/epochs"] = trainer.current_epoch
+        results["data/samples"] = {"train": _size(parts.datamodule.train_dataloader()),
+                                   "val": _size(parts.datamodule.val_dataloader()),
+                                   "test": _size(parts.datamodule.test_dataloader())}
+        if epoch_test is not None:
+            results.update(epoch_test.summary())
         trainer.test(parts.learner, datamodule=parts.datamodule, verbose=False)
         results.update(_scalars(trainer.callback_metrics))
         if not _is_rank_zero():  # DDP: the other processes stop here; rank 0 reports
@@ -205,6 +213,14 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if _is_rank_zero():
         print(f"results: {path}")
     return results
+
+
+def _size(loader: Any) -> int | None:
+    """Samples a dataloader serves (None when its dataset has no length)."""
+    try:
+        return len(loader.dataset)
+    except (TypeError, AttributeError):
+        return None
 
 
 def _overrides() -> list[str]:

@@ -47,7 +47,8 @@ class StaticImageDataModule(pl.LightningDataModule):
         super().__init__()
         check(int(batch_size) >= 1, "dataset.batch_size", batch_size, "must be >= 1")
         check(int(num_workers) >= 0, "dataset.num_workers", num_workers, "must be >= 0")
-        check(0 < val_fraction < 1, "dataset.val_fraction", val_fraction, "must be in (0, 1)")
+        check(0 <= val_fraction < 1, "dataset.val_fraction", val_fraction,
+              "must be in [0, 1) (0: train on the whole training set, no validation)")
         check(0 < test_fraction < 1, "dataset.test_fraction", test_fraction, "must be in (0, 1)")
         for key, limit in (("limit_train", limit_train), ("limit_val", limit_val), ("limit_test", limit_test)):
             check(limit is None or int(limit) >= 1, f"dataset.{key}", limit, "must be null or >= 1")
@@ -92,8 +93,11 @@ class StaticImageDataModule(pl.LightningDataModule):
         else:
             x, x_test, y, y_test = train_test_split(
                 x, y, test_size=self.test_fraction, stratify=y, random_state=self.seed)
-        x_train, x_val, y_train, y_val = train_test_split(
-            x, y, test_size=self.val_fraction, stratify=y, random_state=self.seed)
+        if self.val_fraction > 0:
+            x_train, x_val, y_train, y_val = train_test_split(
+                x, y, test_size=self.val_fraction, stratify=y, random_state=self.seed)
+        else:  # every training image trains (e.g. Diehl & Cook's 60,000); no validation split
+            x_train, y_train, x_val, y_val = x, y, x[:0], y[:0]
         parts = {"train": (x_train, y_train), "val": (x_val, y_val), "test": (x_test, y_test)}
         if self.normalize:  # zero mean, unit variance per channel, from the training part only
             mean = x_train.mean(axis=(0, 2, 3), keepdims=True)

@@ -112,8 +112,8 @@ class ANN2SNN(Learner):
         return poisson_encode(x, T, 1.0, generator)
 
     # -- the ANN: plain supervised training on analog images --------------------------------
-    def forward(self, x: Tensor) -> Tensor:
-        """[N, ...] images -> [N, K] ANN logits."""
+    def forward(self, x: Tensor, stage: str = "test") -> Tensor:
+        """[N, ...] images -> [N, K] ANN logits (during fit the ANN is what trains)."""
         return self.ann(x)
 
     def _ann_step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
