@@ -143,7 +143,7 @@ def plot_curve(runs: list, metric: str, path: Path, title: str) -> Path | None:
 
 
 def write_docs(out: Path, sweep_dir: Path, preset: str, cfg: Any, block: Any, overrides: list[str], command: str,
-               wall_s: float | None, label: str, preset_cfg: Any = None) -> str:
+               wall_s: float | None, label: str, preset_cfg: Any = None, revision: str | None = None) -> str:
     runs = collect([sweep_dir])
     metrics = list(block.get("metrics") or ["test/acc"])
     keys = list((block.get("sweep") or {}).keys()) or None
@@ -158,7 +158,7 @@ def write_docs(out: Path, sweep_dir: Path, preset: str, cfg: Any, block: Any, ov
     failed = [r for r in runs if r.results.get("error") or r.results.get("status") not in (None, "finished")]
     parts = [f"# {title}", "", str(block.get("about") or "").strip(), "",
              f"Command (from the repository root): `{command}`", "",
-             f"- Commit: {commit()}; {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
+             f"- Commit: {revision or commit()}; table written {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
              f"- Machine: {machine()}",
              f"- Wall time: {wall_s / 60:.1f} min for the sweep" if wall_s is not None else
              "- Wall time: see each run's wall_s",
@@ -217,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     wall_s = None
     status = 0
+    revision = commit()  # the code the runs use, recorded before they start
     if args.from_dir is None:
         sweep_dir.mkdir(parents=True, exist_ok=True)
         log = sweep_dir / "reproduce.log"
@@ -226,13 +227,14 @@ def main(argv: list[str] | None = None) -> int:
             status = subprocess.call([sys.executable, str(ROOT / "run.py"), *run_args, f"hydra.sweep.dir={sweep_dir}"],
                                      cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
         wall_s = time.perf_counter() - start
-        (sweep_dir / "reproduce.json").write_text(json.dumps({"command": command, "wall_s": wall_s, "exit": status}))
+        (sweep_dir / "reproduce.json").write_text(json.dumps({"command": command, "wall_s": wall_s, "exit": status,
+                                                              "commit": revision}))
     elif (args.from_dir / "reproduce.json").is_file():
         info = json.loads((args.from_dir / "reproduce.json").read_text())
-        command, wall_s = info["command"], info["wall_s"]
+        command, wall_s, revision = info["command"], info["wall_s"], info.get("commit", revision)
     label = args.label or ("QUICK variant" if args.quick else "full settings")
     preset_cfg = preset_config(preset, [])
-    print(write_docs(out, sweep_dir, preset, cfg, block, args.overrides, command, wall_s, label, preset_cfg))
+    print(write_docs(out, sweep_dir, preset, cfg, block, args.overrides, command, wall_s, label, preset_cfg, revision))
     print(f"wrote {out}/README.md, table.md, table.csv, table.png")
     return status
 
