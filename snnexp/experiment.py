@@ -30,6 +30,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from snnexp import loggers as trackers
 from snnexp.callbacks import TestEveryEpoch
 from snnexp.data.base import MakesPlots, UsesEncoder
+from snnexp.ddp import one_job_per_process_group
 from snnexp.deploy.base import Target
 from snnexp.errors import ConfigError, config_error
 from snnexp.learners.base import Learner
@@ -146,6 +147,11 @@ def run_dir_of(cfg: DictConfig) -> Path:
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Build, train, test and deploy; write results.json; return the results."""
+    with one_job_per_process_group():  # DDP inside a sweep: each job its own process group
+        return _run(cfg)
+
+
+def _run(cfg: DictConfig) -> dict[str, Any]:
     t_start = time.perf_counter()
     tune_allocator()
     ckpt_path = None

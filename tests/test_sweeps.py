@@ -100,3 +100,15 @@ def test_resume_refuses_group_changes(tmp_path):
     run_cli(QUICK + NO_LOGGER, run_dir=tmp_path / "a")
     proc = run_cli(["resume=" + str(tmp_path / "a"), "neuron=plif"], run_dir=tmp_path / "b", check=False)
     assert proc.returncode == 2 and "neuron=plif is not allowed with resume" in proc.stderr
+
+
+def test_ddp_inside_a_multirun_runs_each_job_once(tmp_path):
+    """-m with trainer=ddp: each job's second process runs that job alone (not the sweep again), and
+    the next job gets fresh processes (no DDP environment left over from the first)."""
+    proc = run_cli(["-m", "trainer=ddp", "trainer.devices=2", "neuron=if,lif", f"hydra.sweep.dir={tmp_path}"]
+                   + QUICK + NO_LOGGER)
+    assert proc.stdout.count("results:") == 2 and (proc.stdout + proc.stderr).count("Launching 2 jobs") == 1
+    for job in ("0", "1"):
+        results = json.loads((tmp_path / job / "results.json").read_text())
+        assert "error" not in results and results["train/epochs"] == 1
+        assert (tmp_path / job / "train_ddp_process_1.log").is_file()  # its second process ran in the job's dir
