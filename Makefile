@@ -45,3 +45,16 @@ $(LAVA_VENV)/.installed:
 	test -x $(LAVA_VENV)/bin/python || $(PYTHON310) -m venv $(LAVA_VENV)
 	$(LAVA_VENV)/bin/python -m pip install --quiet lava-nc==0.10.0 h5py "numpy<2"
 	touch $@
+
+# What the GPU machine lacks (it has Python 3.12, torch, triton, lightning, torchmetrics, h5py,
+# matplotlib, scikit-learn; no network): pure-Python wheels for 3.12, and Fashion-MNIST, in wheels/
+# (ignored by git). `scripts/device_check.sh` installs them there with pip --no-index --target.
+GPU_WHEELS ?= wheels/gpu
+GPU_PACKAGES ?= hydra-core==1.3.8 omegaconf==2.3.1 tonic==1.7.0 nir==1.0.8 snntorch==1.0.0 spikingjelly==2.0.0
+.PHONY: gpu-wheels
+gpu-wheels: venv
+	mkdir -p $(GPU_WHEELS) wheels/data/fashion-mnist
+	$(VENV)/bin/python -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+	    --implementation cp --platform manylinux_2_28_x86_64 -d $(GPU_WHEELS) $(GPU_PACKAGES)
+	$(VENV)/bin/python -m pip wheel --quiet --no-deps -w $(GPU_WHEELS) antlr4-python3-runtime==4.9.3  # sdist only on PyPI
+	cp /usr/share/datasets/fashion-mnist/*-ubyte.gz wheels/data/fashion-mnist/
