@@ -14,6 +14,7 @@ Works with every model that has a plastic layer (`snnexp.learners.plastic`):
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -122,6 +123,11 @@ class STDP(EncodingAndActivity, Learner):
             self.norm, self.norm_cap = own.norm, own.norm_cap
             self.teacher_spikes = int(own.teacher_spikes or teacher_spikes)
         check(self.teacher_spikes >= 1, "learner.teacher_spikes", teacher_spikes, "must be >= 1 spikes per sample")
+        self.min_spikes = own.min_spikes if own is not None else None
+        self.rate_boost, self.max_boosts = (own.rate_boost, own.max_boosts) if own is not None else (0.0, 0)
+        check(self.min_spikes is None or (dataclasses.is_dataclass(encoder) and hasattr(encoder, "max_rate")),
+              "model.min_spikes", self.min_spikes, f"re-showing weak samples at a higher rate needs a rate code "
+              f"(encoding=poisson), not {type(encoder).__name__}; set model.min_spikes=null")
         check(int(label_samples) >= 1, "learner.label_samples", label_samples, "must be >= 1 training images")
         self.label_samples = int(label_samples)
         self.punish_wrong = bool(punish_wrong)
@@ -144,7 +150,38 @@ class STDP(EncodingAndActivity, Learner):
 
     def forward(self, x: Tensor, stage: str = "test") -> Tensor:
         """[N, ...] images -> [N, K] time-averaged class scores."""
-        return self.model(self.encoder(x, generator=self.generator(stage))).mean(0)
+        return self.present(x, self.generator(stage))[0].mean(0)
+
+    @torch.no_grad()
+    def present(self, x: Tensor, generator: torch.Generator, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Encode and run the batch x [N, ...]; with `y`, learn from it (one STDP update per presentation).
+
+        With the model's `min_spikes` (Diehl & Cook's protocol), each sample whose last plastic layer
+        fired fewer spikes is shown again with the encoder's rate raised by `rate_boost`, up to
+        `max_boosts` times, learning from every presentation when training. Returns, from each
+        sample's last presentation, out_seq [T, N, K] and the last plastic layer's spike counts [N, n].
+        """
+        encoder, idx = self.encoder, torch.arange(len(x), device=x.device)
+        out_seq = counts = None
+        for boost in range(self.max_boosts + 1):
+            x_seq = encoder(x[idx], generator=generator)  # [T, n, ...]
+            with Recorder(self.layers if y is not None else self.layers[-1:], x_seq.shape[0]) as rec:
+                out = self.model(x_seq)
+            if y is not None:
+                self.learn(rec, y[idx], x_seq.shape[0], log=boost == 0)
+            c = rec.pre_post(self.layers[-1])[1].sum(0).flatten(1)  # [T, n, ...] -> [n, neurons]
+            if out_seq is None:
+                out_seq, counts = out, c
+            else:
+                out_seq[:, idx], counts[idx] = out, c
+            if self.min_spikes is None or boost == self.max_boosts:
+                break
+            weak = c.sum(1) < self.min_spikes
+            if not weak.any() or encoder.max_rate >= 1.0:  # a spike every step is as high as a rate goes
+                break
+            idx = idx[weak]
+            encoder = dataclasses.replace(encoder, max_rate=min(encoder.max_rate + self.rate_boost, 1.0))
+        return out_seq, counts
 
     # -- training: one STDP update per batch ---------------------------------------------------
     def on_train_start(self) -> None:
@@ -167,30 +204,31 @@ class STDP(EncodingAndActivity, Learner):
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, y = batch
-        x_seq = self.encoder(x, generator=self.generator("train"))
-        T = x_seq.shape[0]
-        with torch.no_grad(), Recorder(self.layers, T) as rec:
-            out = self.model(x_seq).mean(0)
-        with torch.no_grad():
-            for layer in self.layers:
-                pre, post = rec.pre_post(layer)
-                self.log(f"train/rate/{layer.name}", post.mean(), on_step=False, on_epoch=True, batch_size=len(y))
-                if layer.is_output and self.readout is None:  # supervised: the teacher's spikes
-                    teacher = teacher_spikes(y, T, post.shape[-1], self.num_classes, self.teacher_spikes).to(post)
-                    # punish_wrong: a wrong neuron's own spikes count negative, reversing the rule for them
-                    wrong = post * (teacher.amax(0, keepdim=True) == 0) if self.punish_wrong else 0
-                    post = teacher - wrong
-                elif self.one_sample_per_neuron:
-                    post = post * best_sample_mask(post)
-                rule = self.rule_output if layer.is_output else self.rule
-                dw = stdp_sequence(pre, post, layer.weight, rule, layer.conv)
-                apply_dw_(layer.weight, dw, rule)
-                if self.norm is not None:
-                    normalise_(layer.weight, self.norm, rule.w_max, cap=self.norm_cap)
+        out = self.present(x, self.generator("train"), y)[0].mean(0)
         if self.readout is None:
             self.acc["train_"](out, y)
             self.log("train/acc", self.acc["train_"], on_step=False, on_epoch=True, batch_size=len(y))
         self._labels_stale = self.readout is not None
+
+    @torch.no_grad()
+    def learn(self, rec: Recorder, y: Tensor, T: int, log: bool = True) -> None:
+        """One STDP update of every plastic layer from the spikes `rec` recorded of one model run."""
+        for layer in self.layers:
+            pre, post = rec.pre_post(layer)
+            if log:
+                self.log(f"train/rate/{layer.name}", post.mean(), on_step=False, on_epoch=True, batch_size=len(y))
+            if layer.is_output and self.readout is None:  # supervised: the teacher's spikes
+                teacher = teacher_spikes(y, T, post.shape[-1], self.num_classes, self.teacher_spikes).to(post)
+                # punish_wrong: a wrong neuron's own spikes count negative, reversing the rule for them
+                wrong = post * (teacher.amax(0, keepdim=True) == 0) if self.punish_wrong else 0
+                post = teacher - wrong
+            elif self.one_sample_per_neuron:
+                post = post * best_sample_mask(post)
+            rule = self.rule_output if layer.is_output else self.rule
+            dw = stdp_sequence(pre, post, layer.weight, rule, layer.conv)
+            apply_dw_(layer.weight, dw, rule)
+            if self.norm is not None:
+                normalise_(layer.weight, self.norm, rule.w_max, cap=self.norm_cap)
 
     def configure_optimizers(self):
         return None  # STDP: no optimizer
@@ -203,24 +241,17 @@ class STDP(EncodingAndActivity, Learner):
         self.model.eval()
         counts, labels, seen = [], [], 0
         gen = torch.Generator(device=self.device).manual_seed(self.seed + 2)
-        readout = self.readout
-        records: list[Tensor] = []
-        handle = readout.register_forward_hook(lambda m, inp, out: records.append(inp[0].detach()))
         try:
             for x, y in self.trainer.datamodule.train_dataloader():
                 x, y = x[: self.label_samples - seen].to(self.device), y[: self.label_samples - seen].to(self.device)
-                x_seq = self.encoder(x, generator=gen)
-                records.clear()
-                self.model(x_seq)
-                s = torch.cat(records) if len(records) > 1 else records[0]  # [T*N, n] or T x [N, n]
-                counts.append(s.reshape(x_seq.shape[0], len(y), -1).sum(0))  # -> [N, n] spike counts
+                counts.append(self.present(x, gen)[1])  # [N, n] spike counts of the excitatory layer
                 labels.append(y)
                 seen += len(y)
                 if seen >= self.label_samples:
                     break
         finally:
-            handle.remove()
             self.model.train(was_training)
+        readout = self.readout
         readout.assign(torch.cat(counts), torch.cat(labels))
         self._labels_stale = False
 

@@ -28,6 +28,9 @@ class DiehlCook(SpikingModel):
     [w_min, w_init_max], stay in [w_min, w_max] and are normalised so each neuron's incoming
     weights sum to `norm` (78.4 for 28x28 inputs; null scales it by inputs / 784).
     `stdp` is the rule of the input weights (the learner reads `plasticity`: rule and norm).
+    min_spikes / rate_boost / max_boosts: the paper's presentation protocol (a sample that makes the
+    excitatory layer fire fewer than min_spikes spikes is shown again at a higher input rate; the
+    paper: 5 spikes, +32 Hz, i.e. +0.032 per 1 ms step); null: every sample is shown once.
     """
 
     learners = ("stdp",)
@@ -48,6 +51,9 @@ class DiehlCook(SpikingModel):
         norm: float | None = None,
         stdp: Mapping[str, float] | None = None,
         prediction: str = "all_activity",
+        min_spikes: int | None = None,
+        rate_boost: float = 0.032,
+        max_boosts: int = 20,
         step_mode: str = "m",
         seed: int = 0,
     ):
@@ -59,7 +65,11 @@ class DiehlCook(SpikingModel):
         self.norm = float(norm) if norm is not None else 78.4 * n_in / 784
         check(self.norm > 0, "model.norm", norm, "must be > 0 (sum of each neuron's input weights)")
         rule = check_params(STDPParams(w_min=float(w_min), w_max=float(w_max), **dict(stdp or {})), "model.stdp")
-        self.plasticity = Plasticity(rule, norm=self.norm)
+        check(min_spikes is None or int(min_spikes) >= 1, "model.min_spikes", min_spikes, "must be null or >= 1")
+        check(float(rate_boost) > 0 and int(max_boosts) >= 1, "model.rate_boost", (rate_boost, max_boosts),
+              "rate_boost must be > 0 and max_boosts >= 1")
+        self.plasticity = Plasticity(rule, norm=self.norm, min_spikes=None if min_spikes is None else int(min_spikes),
+                                     rate_boost=float(rate_boost), max_boosts=int(max_boosts))
         synapse = nn.Linear(n_in, n, bias=False)
         gen = torch.Generator().manual_seed(int(seed))
         init_weights_(synapse.weight, w_init, float(w_min), min(float(w_init_max), float(w_max)), gen)

@@ -51,12 +51,18 @@ class STDPParams(NamedTuple):
 class Plasticity:
     """What a model that carries its own rule tells the STDP learner (BindsNET attaches rules to
     connections the same way): the rule, the incoming-weight sum after each update (None: off;
-    norm_cap: a ceiling only) and, for a taught output layer, the teacher's spikes per sample."""
+    norm_cap: a ceiling only), for a taught output layer the teacher's spikes per sample, and the
+    presentation protocol of Diehl & Cook (2015): a sample whose output layer fires fewer than
+    `min_spikes` spikes is shown again with the input rate raised by `rate_boost` (per step), at
+    most `max_boosts` times (None: each sample is shown once)."""
 
     rule: STDPParams
     norm: float | None = None
     norm_cap: bool = False
     teacher_spikes: int | None = None
+    min_spikes: int | None = None
+    rate_boost: float = 0.0
+    max_boosts: int = 0
 
 
 class Traces(NamedTuple):

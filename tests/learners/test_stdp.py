@@ -118,8 +118,8 @@ def test_csnn_stdp_changes_weights_within_range():
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["model=diehl_cook"], "needs adaptive thresholds: use neuron=alif"),
-    (["model=diehl_cook", "neuron=alif"], "trains with learner=stdp only"),
+    (["model=diehl_cook", "neuron=lif"], "needs adaptive thresholds: use neuron=alif"),
+    (["model=diehl_cook", "learner=bptt"], "trains with learner=stdp only"),
     (["model=wta", "learner=hybrid"], "trains with learner=stdp only"),
     (["learner=stdp", "model=mlp", "model.readout=membrane"], "learner=stdp works with model=diehl_cook"),
 ])
@@ -129,3 +129,43 @@ def test_incompatible_choices_stop_before_training(overrides, message):
 
     with pytest.raises(ConfigError, match=message):
         build(compose_cfg(overrides + ["deploy.num_threads=1"]))
+
+
+def test_a_model_option_selects_the_learner_and_neuron_it_needs():
+    from snnexp.experiment import build
+    from tests.helpers import compose_cfg
+
+    parts = build(compose_cfg(["model=diehl_cook", "model.n_neurons=8", "deploy.num_threads=1"]))
+    assert type(parts.learner).__name__ == "STDP" and type(parts.model.excitatory.neuron).__name__ == "ALIF"
+
+
+def _diehl_cook(**kw):
+    from snnexp.models.diehl_cook import DiehlCook
+    from snnexp.neurons.alif import ALIF
+
+    exc = dict(tau=100.0, decay_input=False, tau_theta=1e7, theta_plus=0.05, v_threshold=13.0, reset="hard")
+    return DiehlCook(partial(ALIF), (1, 8, 8), 10, n_neurons=12, exc=exc, **kw)
+
+
+def test_weak_samples_are_shown_again_at_a_higher_rate():
+    """Diehl & Cook's protocol: a sample making fewer than min_spikes excitatory spikes is shown again with
+    the input rate raised by rate_boost (at most max_boosts times); the others keep their first showing."""
+    torch.manual_seed(0)
+    x = torch.rand(6, 1, 8, 8)
+    x[:3] *= 0.15  # three dim images: silent at the base rate, 1 spike at 0.5, 2 at 1.0 (checked)
+    encoder = Poisson(T=60, max_rate=0.2)
+    once = STDP(_diehl_cook(min_spikes=None), encoder, 10)
+    boosted = STDP(_diehl_cook(min_spikes=2, rate_boost=0.3, max_boosts=4), encoder, 10)
+    out1, c1 = once.present(x, torch.Generator().manual_seed(1))
+    out2, c2 = boosted.present(x, torch.Generator().manual_seed(1))
+    assert c1.sum(1).tolist()[:3] == [0, 0, 0]
+    assert (c2.sum(1) >= 2).all()  # every sample was shown until it drove the layer (the dim ones at 0.8 or 1.0)
+    bright = c1.sum(1) >= 2
+    assert torch.equal(c2[bright], c1[bright]) and torch.equal(out2[:, bright], out1[:, bright])
+
+
+def test_rate_boost_needs_a_rate_code():
+    from snnexp.encoding.latency import Latency
+
+    with pytest.raises(ConfigError, match="model.min_spikes"):
+        STDP(_diehl_cook(min_spikes=5), Latency(T=10), 10)
