@@ -35,6 +35,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from snnexp import loggers as trackers
 from snnexp.deploy.base import Target
 from snnexp.errors import check, config_error
+from snnexp.metrics.energy import run_metrics
 from snnexp.resume import prepend_metrics, resume_config
 from snnexp.runtime import tune_allocator
 from snnexp.viz.curves import plot_curves
@@ -151,6 +152,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         results["train/epochs"] = trainer.current_epoch
         trainer.test(parts.learner, datamodule=parts.datamodule, verbose=False)
         results.update(_scalars(trainer.callback_metrics))
+        results.update(run_metrics(parts.model, results, cfg.get("energy")))  # footprint, sparsity, energy
         if not _is_rank_zero():  # DDP: the other processes stop here; rank 0 reports
             return results
         if ckpt_path is not None:  # continuous curves: the old run's epochs first
