@@ -1,4 +1,4 @@
-"""Small snnexp networks trained briefly on digits (real data, active spikes) for the NIR round trips."""
+"""Small snnexp networks on real digits spikes, calibrated so every layer fires, for the NIR round trips."""
 from __future__ import annotations
 
 from functools import lru_cache, partial
@@ -15,10 +15,11 @@ T = 8
 lif = partial(LIF, reset="hard")  # NIR's neurons reset to v_reset
 
 
-def build(kind: str) -> torch.nn.Module:
+def build(kind: str, **kw) -> torch.nn.Module:
     if kind == "mlp":
-        return MLP(lif, in_shape=(1, 8, 8), num_classes=10, hidden=(64,))
-    return CSNN(lif, in_shape=(1, 8, 8), num_classes=10, channels=(8, 8), pool="avg", step_mode="s")
+        return MLP(**{"neuron": lif, "in_shape": (1, 8, 8), "num_classes": 10, "hidden": (64,), **kw})
+    return CSNN(**{"neuron": lif, "in_shape": (1, 8, 8), "num_classes": 10, "channels": (8, 8), "pool": "avg",
+                   "step_mode": "s", **kw})
 
 
 @lru_cache(maxsize=None)
@@ -27,20 +28,20 @@ def _digits() -> tuple[torch.Tensor, torch.Tensor]:
     return torch.tensor(bunch.images / 16.0, dtype=torch.float32)[:, None], torch.tensor(bunch.target)
 
 
-def test_spikes(n: int = 100, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+def digit_spikes(n: int = 100, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     """The last n digits (not trained on), Poisson-encoded: ([T, n, 1, 8, 8], [n])."""
     x, y = _digits()
     g = torch.Generator().manual_seed(seed)
     return poisson_encode(x[-n:], T, generator=g), y[-n:]
 
 
-def active(kind: str, seed: int = 0, quantile: float = 0.75) -> torch.nn.Module:
+def active(kind: str, seed: int = 0, quantile: float = 0.75, **kw) -> torch.nn.Module:
     """A fresh `kind` network ("mlp" or "csnn", random weights) whose every layer fires: BatchNorm
     statistics come from digits, and each layer's gain puts a quarter of its input currents above
-    the threshold (calibrated on other spikes than `test_spikes`). In eval mode."""
+    the threshold (calibrated on other spikes than `digit_spikes`). In eval mode; kw go to the model."""
     torch.manual_seed(seed)
-    model = build(kind)
-    x_cal, _ = test_spikes(seed=seed + 100)
+    model = build(kind, **kw)
+    x_cal, _ = digit_spikes(seed=seed + 100)
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
@@ -51,7 +52,7 @@ def active(kind: str, seed: int = 0, quantile: float = 0.75) -> torch.nn.Module:
         h, scalable = x_cal, None
         for layer in model.net:
             if isinstance(layer, Neuron):
-                gain = float(layer.v_threshold) / float(torch.quantile(h.flatten(), quantile))
+                gain = float(getattr(layer, "v_threshold", 1.0)) / float(torch.quantile(h.flatten(), quantile))
                 scalable.weight.mul_(gain)
                 scalable.bias.mul_(gain)
                 h = layer.run(h * gain)[0]  # [T, N, ...] whatever the step mode

@@ -82,7 +82,7 @@ def neuron_node(neuron: nn.Module, shape: tuple[int, ...], dt: float, name: str)
     if isinstance(neuron, IF):
         return nir.IF(r=_full(shape, 1.0), v_threshold=_full(shape, th), v_reset=_full(shape, v_reset))
     if isinstance(neuron, (LIF, PLIF)):
-        tau = float(neuron.tau)  # PLIF: the learnt 1/sigmoid(w)
+        tau = float(neuron.tau.detach())  # PLIF: the learnt 1/sigmoid(w)
         r = 1.0 if neuron.decay_input else tau
         return nir.LIF(tau=_full(shape, tau * dt), r=_full(shape, r), v_leak=_full(shape, v_reset),
                        v_threshold=_full(shape, th), v_reset=_full(shape, v_reset))

@@ -69,13 +69,16 @@ def snntorch_refusal(graph: nir.NIRGraph) -> str | None:
 
 def norse_refusal(graph: nir.NIRGraph) -> str | None:
     """The first node Norse 1.1's `from_nir` cannot run faithfully, and why; None if none."""
-    for name in chain(graph):
+    order = chain(graph)
+    for name, after in zip(order, order[1:] + [None]):
         node = graph.nodes[name]
         kind = type(node).__name__
         where = f"Norse 1.1 from_nir: node '{name}' ({kind})"
         if not isinstance(node, NORSE_NODES):
-            return (f"{where} has no mapping in Norse's _import_norse_module, and nirtorch.load leaves such a node "
-                    f"out silently (the next node would get its input unchanged)")
+            fate = ("and nirtorch.load leaves it out silently: the graph's output becomes this node's input"
+                    if isinstance(graph.nodes[after], nir.Output) else
+                    f"so nirtorch.load leaves it out and fails on the edge to it (KeyError: '{name}')")
+            return f"{where} has no mapping in Norse's _import_norse_module, {fate}"
         if isinstance(node, (nir.IF, nir.LIF, nir.CubaLIF)) and _nonzero(node, "v_reset"):
             return f"{where} has v_reset != 0; Norse's importer does not pass v_reset (it resets to 0)"
         if isinstance(node, (nir.IF, nir.LIF)) and not np.allclose(_values(node, "r"), 1.0):
