@@ -5,7 +5,7 @@ from hydra.utils import instantiate
 
 from snnexp.errors import ConfigError
 from snnexp.experiment import build
-from tests.helpers import CONF, compose_cfg, options
+from tests.helpers import CONF, compose_cfg, nir_graph_file, options
 
 GROUPS = ["dataset", "encoding", "neuron", "neuron/surrogate", "model", "learner", "deploy", "trainer", "logger"]
 CASES = [(g, o) for g in GROUPS for o in options(g)]
@@ -14,6 +14,7 @@ NEEDS = {
     "deploy=loihi": ["deploy.run_lava=false"],  # no Lava venv needed here (tests/deploy/test_loihi_lava.py)
     "model=diehl_cook": ["neuron=alif", "learner=stdp"],  # adaptive thresholds; trained by STDP only
     "model=wta": ["learner=stdp"],
+    "model=nir": [f"model.path={nir_graph_file()}"],  # a graph file (written by tests/helpers.py)
     "dataset=nmnist": ["encoding=frames"],  # recorded events are framed, not rate-coded
     "dataset=dvs_gesture": ["encoding=frames"],
     "dataset=shd": ["encoding=frames", "model=mlp"],  # 700 channels, no image

@@ -6,7 +6,7 @@ import pytest
 
 from snnexp.experiment import run
 from tests.conftest import QUICK, run_cli
-from tests.helpers import compose_cfg, options
+from tests.helpers import compose_cfg, nir_graph_file, options
 
 ARTIFACTS = ["results.json", "metrics.csv", "checkpoints/last.ckpt", "plots/curves.png", "plots/raster.png"]
 
@@ -18,9 +18,11 @@ def test_cli_default_run_leaves_everything_behind(tmp_path):
     assert proc.stdout.strip().splitlines()[-1] == f"results: {tmp_path / 'results.json'}"
     results = json.loads((tmp_path / "results.json").read_text())
     for key in ["test/acc", "test/loss", "val/acc", "train/loss", "test/synops", "test/rate/mean",
-                "wall_s", "train/samples_per_s"]:
+                "wall_s", "train/samples_per_s", "test/synops/ac", "test/synops/mac", "test/synops/dense",
+                "test/activation_sparsity", "test/energy_nj", "model/connection_sparsity"]:
         assert isinstance(results[key], float), key
     assert any(k.startswith("test/rate/lif") for k in results)
+    assert isinstance(results["model/footprint_bytes"], int) and results["energy/source"].startswith("Horowitz 2014")
     assert list((tmp_path / "wandb").glob("offline-run-*")), "wandb should run offline by default"
 
 
@@ -34,6 +36,7 @@ PAIRS = [
     ("stdp", "diehl_cook", ["neuron=alif", "T=20", "model.n_neurons=20", "learner.label_samples=64"]),
     ("stdp", "wta", []),
     ("hybrid", "csnn", []),
+    ("bptt", "nir", [f"model.path={nir_graph_file()}"]),
 ]
 
 

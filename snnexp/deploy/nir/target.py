@@ -61,7 +61,7 @@ class NIRTarget(CPUTarget):
         with torch.no_grad():
             reference = model(x_seq)
         results: dict[str, Any] = {"deploy/nir": str(path), "deploy/nir/samples_compared": int(len(y)),
-                                   "deploy/nir/float_acc": _acc(reference, y)}
+                                   "deploy/nir/float/acc": _acc(reference, y)}
         for name in self.simulators:
             key = f"deploy/nir/{name}"
             start = time.perf_counter()
