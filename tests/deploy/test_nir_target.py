@@ -1,11 +1,15 @@
 """deploy=nir end to end: train, export, run the graph in every installed simulator, results.json."""
 import json
+import subprocess
+import sys
 
+import nir
+import numpy as np
 import pytest
 
 from snnexp.deploy.nir import installed
 from snnexp.experiment import run
-from tests.conftest import QUICK, run_cli
+from tests.conftest import QUICK, ROOT, run_cli
 from tests.helpers import compose_cfg
 
 
@@ -19,6 +23,15 @@ def test_deploy_nir_on_digits_writes_agreement_and_accuracy_per_simulator(tmp_pa
     for sim in installed():
         assert results[f"deploy/nir/{sim}/spike_agreement"] == 1.0, sim
         assert results[f"deploy/nir/{sim}/acc"] == results["deploy/nir/float/acc"], sim
+    # scripts/export.py rebuilds the model from the run dir's checkpoint: the same graph
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts/export.py"), str(tmp_path), "--to", "nir"],
+                          capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == str(tmp_path / "export" / "net.nir")
+    exported, deployed = nir.read(proc.stdout.strip()), nir.read(str(tmp_path / "nir" / "net.nir"))
+    assert list(exported.nodes) == list(deployed.nodes)
+    for name, node in deployed.nodes.items():
+        if hasattr(node, "weight"):
+            assert np.array_equal(exported.nodes[name].weight, node.weight), name
 
 
 def test_a_peer_that_cannot_run_the_graph_is_reported_by_node(tmp_path):
