@@ -6,7 +6,6 @@ import fnmatch
 import json
 import math
 import statistics
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any

@@ -8,7 +8,6 @@ import io
 import warnings
 
 import nir
-import numpy as np
 import pytest
 import torch
 from functools import partial

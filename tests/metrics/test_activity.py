@@ -1,3 +1,4 @@
+import pytest
 import torch
 from torch import nn
 
@@ -102,3 +103,21 @@ def _in_metrics() -> bool:
             return True
         frame = frame.f_back
     return False
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_monitor_hooks_do_not_sync_on_cuda():
+    layer_l, layer_c = nn.Linear(16, 4).cuda(), nn.Conv2d(2, 3, 3, padding=1).cuda()
+    mon = ActivityMonitor(nn.Sequential(layer_l, layer_c))
+    s = (torch.rand(8, 16, device="cuda") < 0.3).float()
+    img = torch.rand(8, 2, 5, 5, device="cuda")
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(3):
+            mon._synapse_hook(layer_l, (s,), None)
+            mon._synapse_hook(layer_c, (img,), None)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    m = mon.compute()
+    assert float(m["synops/mac"]) > 0 and float(m["synops/ac"]) > 0
