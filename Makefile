@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: venv run test bench bench-peers clean lava
+.PHONY: venv run test bench bench-peers nir-peers clean lava
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -33,6 +33,13 @@ bench-peers: venv
 	$(VENV)/bin/python -m pip install --quiet --no-deps snntorch==1.0.0 spikingjelly==2.0.0
 	$(VENV)/bin/python -m pip install --quiet loguru
 	$(VENV)/bin/python scripts/bench_neurons.py
+
+# The NIR simulators deploy=nir compares (snnTorch, Norse) and NeuroBench (tests/metrics/test_neurobench.py):
+# --no-deps, since their metadata would pull torchvision/torchaudio and another torch; they need only torch,
+# nir and nirtorch (tqdm for neurobench). The pins match pyproject's `nir` extra.
+nir-peers: venv
+	$(VENV)/bin/python -m pip install --quiet --no-deps $(TORCH_SPEC) snntorch==1.0.0 norse==1.1.0 nirtorch==2.6 neurobench==2.3.0
+	$(VENV)/bin/python -m pip install --quiet $(TORCH_SPEC) tqdm
 
 # Lava (lava-nc 0.10) needs Python 3.10 and numpy<2: its own venv, used by deploy=loihi as a subprocess.
 LAVA_VENV ?= .venv-lava

@@ -4,6 +4,8 @@ Collects every results.json under the given dirs, groups runs by the keys the
 sweep varied (seed excluded: it is averaged over), and writes table.md,
 table.csv and table.png (mean ± std over seeds, the paper's number where the
 preset stores one) into --out (default: the first dir). Prints the markdown.
+`--metrics neurobench` shows NeuroBench's columns (activation sparsity, ACs, MACs, energy,
+footprint, connection sparsity); `--metrics nir` the deploy=nir agreement per simulator.
 """
 from __future__ import annotations
 
@@ -14,13 +16,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from snnexp.sweep import failed_jobs  # noqa: E402
-from snnexp.tables import collect, group, markdown, plot, write_csv  # noqa: E402
+from snnexp.tables import METRIC_SETS, collect, expand_metrics, group, markdown, plot, write_csv  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dirs", nargs="+", type=Path, help="run dirs or multirun dirs")
-    ap.add_argument("--metrics", default="test/acc", help="comma-separated results.json keys (default test/acc)")
+    ap.add_argument("--metrics", default="test/acc",
+                    help="comma-separated results.json keys, shell globs (deploy/nir/*/acc) or named sets "
+                         f"({', '.join(METRIC_SETS)}: {'; '.join(f'{k} = ' + ','.join(v) for k, v in METRIC_SETS.items())})"
+                         " (default test/acc)")
     ap.add_argument("--by", default=None, help="comma-separated override keys to group by (default: the swept ones)")
     ap.add_argument("--out", type=Path, default=None, help="folder for table.md/.csv/.png (default: first dir)")
     ap.add_argument("--title", default="")
@@ -28,8 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     for d in args.dirs:
         if not d.exists():
             ap.error(f"{d} does not exist")
-    metrics = [m for m in args.metrics.split(",") if m]
     runs = collect(args.dirs)
+    metrics = expand_metrics([m for m in args.metrics.split(",") if m], runs)
     rows = group(runs, metrics, args.by.split(",") if args.by else None)
     out = args.out or (args.dirs[0] if args.dirs[0].is_dir() else args.dirs[0].parent)
     out.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,7 @@ from snnexp.ddp import one_job_per_process_group
 from snnexp.deploy.base import Target
 from snnexp.errors import ConfigError, config_error
 from snnexp.learners.base import Learner
+from snnexp.metrics.energy import run_metrics
 from snnexp.resume import prepend_metrics, resume_config
 from snnexp.runtime import tune_allocator
 from snnexp.viz.curves import plot_curves
@@ -187,6 +188,7 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
             results.update(epoch_test.summary())
         trainer.test(parts.learner, datamodule=parts.datamodule, verbose=False)
         results.update(_scalars(trainer.callback_metrics))
+        results.update(run_metrics(parts.model, results, cfg.get("energy")))  # footprint, sparsity, energy
         if not _is_rank_zero():  # DDP: the other processes stop here; rank 0 reports
             return results
         if ckpt_path is not None:  # continuous curves: the old run's epochs first

@@ -2,15 +2,21 @@
 from __future__ import annotations
 
 import csv
+import fnmatch
 import json
 import math
 import statistics
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 IGNORED_KEYS = {"seed", "resume"}  # never a grouping key: seeds are what we average over
+# Named column sets for --metrics (a name stands for its list; shell-style globs match results keys).
+METRIC_SETS = {
+    "neurobench": ["test/acc", "test/activation_sparsity", "test/synops/ac", "test/synops/mac", "test/energy_nj",
+                   "model/footprint_bytes", "model/connection_sparsity"],
+    "nir": ["deploy/nir/float/acc", "deploy/nir/*/spike_agreement", "deploy/nir/*/acc"],
+}
 
 
 @dataclass
@@ -45,6 +51,18 @@ def collect(dirs: list[Path]) -> list[Run]:
     if not runs:
         raise FileNotFoundError(f"no results.json under {', '.join(map(str, dirs))}")
     return runs
+
+
+def expand_metrics(names: list[str], runs: list[Run]) -> list[str]:
+    """Column names: a METRIC_SETS name becomes its list, a glob (deploy/nir/*/acc) the keys it matches
+    in the runs' results (sorted), anything else stays as it is."""
+    keys = sorted({k for run in runs for k in run.results})
+    out: list[str] = []
+    for name in names:
+        for item in METRIC_SETS.get(name, [name]):
+            matched = sorted(fnmatch.filter(keys, item)) if any(c in item for c in "*?[") else [item]
+            out += [m for m in matched if m not in out]
+    return out
 
 
 def swept_keys(runs: list[Run]) -> list[str]:

@@ -1,6 +1,7 @@
 """Compose configs in-process (Hydra's compose API) for tests."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir

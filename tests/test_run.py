@@ -18,9 +18,11 @@ def test_cli_default_run_leaves_everything_behind(tmp_path):
     assert proc.stdout.strip().splitlines()[-1] == f"results: {tmp_path / 'results.json'}"
     results = json.loads((tmp_path / "results.json").read_text())
     for key in ["test/acc", "test/loss", "val/acc", "train/loss", "test/synops", "test/rate/mean",
-                "wall_s", "train/samples_per_s"]:
+                "wall_s", "train/samples_per_s", "test/synops/ac", "test/synops/mac", "test/synops/dense",
+                "test/activation_sparsity", "test/energy_nj", "model/connection_sparsity"]:
         assert isinstance(results[key], float), key
     assert any(k.startswith("test/rate/lif") for k in results)
+    assert isinstance(results["model/footprint_bytes"], int) and results["energy/source"].startswith("Horowitz 2014")
     assert list((tmp_path / "wandb").glob("offline-run-*")), "wandb should run offline by default"
 
 

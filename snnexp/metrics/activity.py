@@ -1,37 +1,31 @@
-"""Firing rates and synaptic operations, counted by forward hooks while evaluating."""
+"""Firing rates, activation sparsity and synaptic operations, counted by forward hooks while evaluating.
+
+The hooks only add to tensors on the model's device: nothing is read back to the host until
+`compute()`, which the learners call once per evaluation epoch (no per-step device sync).
+Definitions follow NeuroBench (see `snnexp.metrics.synops`); `rate/*` are snnexp's own.
+"""
 from __future__ import annotations
 
+from typing import Any
+
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from snnexp.metrics.synops import SYNAPSES, dense_ops, is_spikes, synaptic_ops
 from snnexp.neurons.base import SpikingNeuron
 
 
-def synaptic_ops(layer: nn.Module, x: Tensor) -> Tensor:
-    """Synaptic events one forward call of `layer` causes: every nonzero input times its fan-out.
-
-    Linear: nnz(x) * out_features. Conv2d: for each output position and channel,
-    the nonzero inputs in its receptive field (exact at borders and strides).
-    For spike inputs this is SynOps; for analog inputs it counts MACs.
-    """
-    active = (x != 0).to(torch.float32)
-    if isinstance(layer, nn.Linear):
-        return active.sum() * layer.out_features
-    if isinstance(layer, nn.Conv2d):
-        per_pixel = active.sum(1, keepdim=True)  # [B, C_in, H, W] -> [B, 1, H, W]
-        ones = per_pixel.new_ones(1, 1, *layer.kernel_size)
-        in_field = F.conv2d(per_pixel, ones, stride=layer.stride, padding=layer.padding, dilation=layer.dilation)
-        return in_field.sum() * (layer.out_channels // layer.groups)
-    raise TypeError(f"no synaptic-op count for {type(layer).__name__}")
-
-
 class ActivityMonitor:
-    """Accumulates per-layer firing rates and SynOps per sample over `update` calls.
+    """Accumulates per-layer spikes and per-sample synaptic operations over `update` calls.
 
-    Use as a context manager around evaluation batches; `compute()` returns
-    {"rate/<layer>": spikes per neuron per step, "rate/mean": over all neurons,
-    "synops": synaptic operations per sample}.
+    Use as a context manager around evaluation batches, call `add_samples(n)` per batch;
+    `compute()` returns 0-dim tensors (Lightning's `self.log` takes them as they are):
+    - "rate/<layer>": spikes per neuron per step; "rate/mean": over all spiking neurons;
+    - "activation_sparsity": zeros / outputs of every spiking layer, all steps and samples
+      (NeuroBench's ActivationSparsity with the spiking layers as its activation layers);
+    - "synops/ac", "synops/mac": effective operations per sample on spike inputs (accumulates)
+      and on analog inputs (multiply-accumulates); "synops" = their sum;
+      "synops/dense": per sample if every input and weight were nonzero (NeuroBench's "Dense").
     """
 
     def __init__(self, model: nn.Module):
@@ -40,14 +34,17 @@ class ActivityMonitor:
             self.neurons = model.spiking_layers()
         else:
             self.neurons = {n: m for n, m in model.named_modules() if isinstance(m, SpikingNeuron)}
-        self.synapses = {n: m for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))}
+        self.synapses = {n: m for n, m in model.named_modules() if isinstance(m, SYNAPSES)}
         self.handles: list = []
         self.reset()
 
     def reset(self) -> None:
-        self.spikes = {n: 0.0 for n in self.neurons}
-        self.slots = {n: 0 for n in self.neurons}  # neuron-steps seen
-        self.synops = 0.0
+        self.spikes: dict[str, Any] = {n: 0 for n in self.neurons}  # 0-dim tensors after the first call
+        self.nonzero: dict[str, Any] = {n: 0 for n in self.neurons}
+        self.slots = {n: 0 for n in self.neurons}  # neuron-steps seen (shapes only: a Python int)
+        self.acs: Any = 0
+        self.macs: Any = 0
+        self.dense = 0
         self.samples = 0
 
     def __enter__(self) -> "ActivityMonitor":
@@ -64,19 +61,39 @@ class ActivityMonitor:
 
     def _neuron_hook(self, name: str):
         def hook(module, inputs, s: Tensor) -> None:
-            self.spikes[name] += float(s.detach().sum())
+            s = s.detach()
+            self.spikes[name] = self.spikes[name] + s.sum(dtype=torch.float64)
+            self.nonzero[name] = self.nonzero[name] + torch.count_nonzero(s)
             self.slots[name] += s.numel()
         return hook
 
     def _synapse_hook(self, module, inputs, output) -> None:
-        self.synops += float(synaptic_ops(module, inputs[0].detach()))
+        x = inputs[0].detach()
+        ops = synaptic_ops(module, x)
+        spikes = is_spikes(x)
+        self.acs = self.acs + torch.where(spikes, ops, torch.zeros_like(ops))
+        self.macs = self.macs + torch.where(spikes, torch.zeros_like(ops), ops)
+        self.dense += dense_ops(module, tuple(x.shape))
 
     def add_samples(self, n: int) -> None:
         self.samples += n
 
-    def compute(self) -> dict[str, float]:
-        out = {f"rate/{n}": self.spikes[n] / max(self.slots[n], 1) for n in self.neurons}
-        total_slots = sum(self.slots.values())
-        out["rate/mean"] = sum(self.spikes.values()) / max(total_slots, 1)
-        out["synops"] = self.synops / max(self.samples, 1)
+    def compute(self) -> dict[str, Tensor]:
+        device = next((p.device for p in self.model.parameters()), torch.device("cpu"))
+        count = lambda value: _tensor(value, device)  # noqa: E731
+        out = {f"rate/{n}": count(self.spikes[n]) / max(self.slots[n], 1) for n in self.neurons}
+        total_slots = max(sum(self.slots.values()), 1)
+        out["rate/mean"] = count(sum(self.spikes.values())) / total_slots
+        out["activation_sparsity"] = 1 - count(sum(self.nonzero.values())) / total_slots
+        samples = max(self.samples, 1)
+        acs, macs = count(self.acs) / samples, count(self.macs) / samples
+        out.update({"synops": acs + macs, "synops/ac": acs, "synops/mac": macs,
+                    "synops/dense": count(self.dense) / samples})
         return out
+
+
+def _tensor(value: Any, device: torch.device) -> Tensor:
+    """A count as a float64 tensor on `device` (a Python number when no hook added to it)."""
+    if isinstance(value, Tensor):
+        return value.to(device=device, dtype=torch.float64)
+    return torch.tensor(float(value), dtype=torch.float64, device=device)

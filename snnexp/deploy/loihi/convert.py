@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from snnexp.deploy.folding import fold_batch_norm
 from snnexp.errors import ConfigError
 from snnexp.models.base import SpikingModel, Voting
 from snnexp.neurons.base import SpikingNeuron
@@ -140,13 +141,8 @@ def _need(pending: _Synapse | None, name: str, what: str) -> None:
 
 
 def _fold_batch_norm(syn: _Synapse, bn: nn.modules.batchnorm._BatchNorm) -> None:
-    """BN(Wx + b) = (gamma/sigma) W x + (beta + gamma (b - mu)/sigma): the shift becomes the neuron's bias."""
-    sigma = (bn.running_var.double() + bn.eps).sqrt()
-    gamma = bn.weight.detach().double() if bn.affine else torch.ones_like(sigma)
-    beta = bn.bias.detach().double() if bn.affine else torch.zeros_like(sigma)
-    k = gamma / sigma
-    syn.weight = syn.weight * k.view(-1, *[1] * (syn.weight.dim() - 1))
-    syn.bias = beta + k * (syn.bias - bn.running_mean.double())
+    """The BatchNorm folds into the synapse (float64); its shift becomes the neuron's bias."""
+    syn.weight, syn.bias = fold_batch_norm(syn.weight, syn.bias, bn)
 
 
 def _fold_avg_pool(syn: _Synapse, pool: nn.AvgPool2d, name: str) -> None:

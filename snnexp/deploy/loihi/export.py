@@ -21,6 +21,7 @@ import h5py
 import numpy as np
 
 from snnexp.deploy.loihi.convert import LoihiLayer, LoihiNet
+from snnexp.neurons.nir import cuba_lif
 from snnexp.neurons.cuba import DECAY_UNITY
 
 
@@ -113,15 +114,8 @@ def write_nir(net: LoihiNet, path: Path, dt: float = 1e-4):
 
 
 def _cuba_lif(layer: LoihiLayer, dt: float):
-    """CubaLIF with tau_syn dI/dt = -I + w_in S and tau_mem dv/dt = (v_leak - v) + r I, Euler at dt:
-    I <- I (1 - di) + S and v <- v (1 - dv) + I + bias need tau = dt/decay, w_in = 1/di,
-    r = 1/dv and v_leak = bias/dv. No voltage leak (dv = 0) is written as the smallest, 1/4096."""
-    import nir
-
+    """CubaLIF with tau_syn dI/dt = -I + w_in S and tau_mem dv/dt = (v_leak - v) + r I, Euler at dt
+    (`snnexp.neurons.nir.cuba_lif`). No voltage leak (dv = 0) is written as the smallest, 1/4096."""
     shape = layer.out_shape
-    di = layer.i_decay / DECAY_UNITY
-    dv = max(layer.v_decay, 1) / DECAY_UNITY
-    bias = np.broadcast_to(layer.bias.reshape(-1, *[1] * (len(shape) - 1)), shape).astype(np.float64)
-    full = lambda value: np.full(shape, float(value))  # noqa: E731
-    return nir.CubaLIF(tau_syn=full(dt / di), tau_mem=full(dt / dv), r=full(1 / dv), v_leak=bias / dv,
-                       v_threshold=full(layer.vth), v_reset=full(0.0), w_in=full(1 / di))
+    bias = layer.bias.reshape(-1, *[1] * (len(shape) - 1)).astype(np.float64)  # [C] -> [C, 1, 1] for images
+    return cuba_lif(shape, layer.i_decay / DECAY_UNITY, max(layer.v_decay, 1) / DECAY_UNITY, layer.vth, bias, dt)
