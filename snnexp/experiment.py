@@ -25,18 +25,20 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 from pytorch_lightning.utilities import rank_zero_only
 
+from snnexp import console
 from snnexp import loggers as trackers
+from snnexp.context import RunContext, job_config
 from snnexp.deploy.base import Target
 from snnexp.errors import check, config_error
 from snnexp.resume import prepend_metrics, resume_config
 from snnexp.runtime import tune_allocator
+from snnexp.version import STAMP_KEY, StampCheckpoints, stamp
 from snnexp.viz.curves import plot_curves
 from snnexp.viz.raster import plot_raster, record_spikes
 
@@ -114,24 +116,30 @@ class Throughput(Callback):
         return self.samples / self.seconds if self.seconds > 0 else float("nan")
 
 
-def run_dir_of(cfg: DictConfig) -> Path:
-    if HydraConfig.initialized():
-        return Path(HydraConfig.get().runtime.output_dir)
-    return Path(cfg.get("run_dir") or "outputs/run")
+def run(cfg: DictConfig, context: RunContext | None = None) -> dict[str, Any]:
+    """Build, train, test and deploy; write results.json; return the results.
+
+    `context` (run dir, overrides, choices, verbose) defaults to RunContext.of(cfg): from the
+    config's `hydra` node (snnexp.compose), Hydra's job context (run.py) or a `run_dir` key.
+    """
+    context = context or RunContext.of(cfg)
+    with console.quiet(context.verbose):
+        return _run(job_config(cfg), context)
 
 
-def run(cfg: DictConfig) -> dict[str, Any]:
-    """Build, train, test and deploy; write results.json; return the results."""
+def _run(cfg: DictConfig, context: RunContext) -> dict[str, Any]:
     t_start = time.perf_counter()
     tune_allocator()
     ckpt_path = None
     if cfg.get("resume"):
-        overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
-        cfg, ckpt_path = resume_config(cfg, overrides)
-    run_dir = run_dir_of(cfg)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {"run_dir": str(run_dir)}
+        cfg, ckpt_path = resume_config(cfg, list(context.overrides))
+        context = context.resuming(Path(cfg.resume))
+    run_dir = context.run_dir
+    context.record(cfg)  # run dir, .hydra/config.yaml
+    console.say(console.choices_line(context.choices))
+    results: dict[str, Any] = {"run_dir": str(run_dir), STAMP_KEY: stamp()}
     loggers: list = []
+    notes: list[str] = []
     try:
         parts = build(cfg)
         loggers = [trackers.csv_logger(run_dir)]
@@ -143,7 +151,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         # checkpoints/last.ckpt rewritten after every epoch (resume reads it after a crash)
         checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", monitor=None, save_top_k=1,
                                      enable_version_counter=False)
-        trainer: pl.Trainer = instantiate(cfg.trainer, logger=loggers, callbacks=[throughput, checkpoint],
+        callbacks = [throughput, checkpoint, StampCheckpoints(), *console.progress_bars(cfg.trainer)]
+        trainer: pl.Trainer = instantiate(cfg.trainer, logger=loggers, callbacks=callbacks,
                                           default_root_dir=str(run_dir), **parts.target.trainer_kwargs())
         trainer.fit(parts.learner, datamodule=parts.datamodule, ckpt_path=ckpt_path)
         results.update(_scalars(trainer.callback_metrics))  # train/ and val/ (test replaces them)
@@ -161,7 +170,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         results.update(parts.target.after_training(parts.learner, parts.datamodule, run_dir))
         results["plots"] = [str(p) for p in _plots(parts, run_dir, loggers)]
         results["checkpoint"] = str(run_dir / "checkpoints" / "last.ckpt")
-        choices = _choices()
+        choices = dict(context.choices)
         if choices:
             results["choices"] = choices
         if cfg.get("preset"):
@@ -173,25 +182,17 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         raise
     finally:
         results["wall_s"] = time.perf_counter() - t_start
-        if HydraConfig.initialized():
-            results["overrides"] = list(HydraConfig.get().overrides.task)
-        trackers.finish(loggers)
+        results["overrides"] = list(context.overrides)
+        notes = trackers.finish(loggers)
         path = run_dir / "results.json"
         if _is_rank_zero():
             path.write_text(json.dumps(results, indent=2, sort_keys=True, default=str))
         if "error" in results:
             log.error("run failed; what exists is in %s", run_dir)
-    if _is_rank_zero():
-        print(f"results: {path}")
+    console.say("\n".join(notes))
+    console.say(console.metrics_table(results))
+    console.say(f"results: {path}")
     return results
-
-
-def _choices() -> dict[str, str]:
-    """The option chosen in each config group (dataset: digits, neuron: lif, ...)."""
-    if not HydraConfig.initialized():
-        return {}
-    return {k: str(v) for k, v in HydraConfig.get().runtime.choices.items()
-            if v is not None and not k.startswith("hydra/")}
 
 
 def paper_reference(cfg: DictConfig, choices: dict[str, str]) -> dict[str, Any]:
