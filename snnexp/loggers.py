@@ -48,10 +48,10 @@ def csv_logger(save_dir: str | Path) -> CSVLogger:
     the warning is kept for that case alone (the writer is created here, where we know which).
     """
     logger = CSVLogger(save_dir=str(save_dir), name="", version="")
-    if not (Path(save_dir) / "metrics.csv").exists():
-        with warnings.catch_warnings():
+    with warnings.catch_warnings():
+        if not (Path(save_dir) / "metrics.csv").exists():
             warnings.filterwarnings("ignore", message="Experiment logs directory .* exists and is not empty")
-            logger.experiment  # noqa: B018 (creates the writer, which checks the folder)
+        logger.experiment  # noqa: B018 (creates the writer, which checks the folder)
     return logger
 
 

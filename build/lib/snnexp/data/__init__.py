@@ -1,0 +1,4 @@
+from snnexp.data.digits import Digits
+from snnexp.data.static import StaticImageDataModule
+
+__all__ = ["Digits", "StaticImageDataModule"]

@@ -1,0 +1,3 @@
+from snnexp.deploy.loihi.target import LoihiTarget
+
+__all__ = ["LoihiTarget"]

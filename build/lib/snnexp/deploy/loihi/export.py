@@ -1,0 +1,127 @@
+"""Write a LoihiNet as lava-dl's netx HDF5 and as a NIR graph.
+
+netx (what `lava.lib.dl.netx.hdf5.Network` reads): root group `layer`, subgroups '0', '1', ...
+in order; each has `type` ('input' | 'flatten' | 'dense' | 'conv', fixed-length ASCII as lava-dl
+writes it) and `shape` (c, h, w) or (n,); dense adds `inFeatures`, `outFeatures`, `weight`
+[out, in]; conv adds `inChannels`, `outChannels`, `kernelSize`, `stride`, `padding`, `dilation`
+(each (h, w)), `groups`, `weight` [out, in, kh, kw] (torch's cross-correlation; netx flips it);
+`bias` (the neuron bias mantissa, only when nonzero); and `neuron/` with type 'CUBA', `iDecay`
+(Lava du + 1), `vDecay` (Lava dv), `vThMant`, `refDelay` 1, `gradedSpike` False. Integers
+throughout, in Loihi's units.
+
+NIR (`nir` package): Input -> [Flatten] -> Conv2d | Linear -> CubaLIF ... -> Output, the same
+integer weights, with continuous time constants for a step of `dt` seconds (Euler: decay =
+dt/tau). Loihi's rounding, 24-bit wrap and its one-step synapse delay have no NIR form.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from snnexp.deploy.loihi.convert import LoihiLayer, LoihiNet
+from snnexp.neurons.cuba import DECAY_UNITY
+
+
+def _type(group: h5py.Group, name: str) -> None:
+    group.create_dataset("type", (1,), "S10", [name.encode("ascii")])
+
+
+def write_netx(net: LoihiNet, path: Path) -> Path:
+    """Write `net` as a netx HDF5 file at `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as f:
+        root = f.create_group("layer")
+        index = 0
+
+        def group() -> h5py.Group:
+            nonlocal index
+            g = root.create_group(str(index))
+            index += 1
+            return g
+
+        g = group()
+        _type(g, "input")
+        g.create_dataset("shape", data=np.array(net.in_shape))
+        for layer in net.layers:
+            if layer.flatten_from is not None:
+                g = group()
+                _type(g, "flatten")
+                g.create_dataset("shape", data=np.array(layer.in_shape))
+            _write_layer(group(), layer)
+    return path
+
+
+def _write_layer(g: h5py.Group, layer: LoihiLayer) -> None:
+    _type(g, layer.kind)
+    g.create_dataset("shape", data=np.array(layer.out_shape))
+    if layer.kind == "dense":
+        g.create_dataset("inFeatures", data=layer.weight.shape[1])
+        g.create_dataset("outFeatures", data=layer.weight.shape[0])
+    else:
+        g.create_dataset("inChannels", data=layer.weight.shape[1])
+        g.create_dataset("outChannels", data=layer.weight.shape[0])
+        g.create_dataset("kernelSize", data=np.array(layer.weight.shape[2:]))
+        g.create_dataset("stride", data=np.array(layer.stride))
+        g.create_dataset("padding", data=np.array(layer.padding))
+        g.create_dataset("dilation", data=np.array([1, 1]))
+        g.create_dataset("groups", data=1)
+    g.create_dataset("weight", data=layer.weight.astype(np.int32))
+    if np.any(layer.bias != 0):
+        g.create_dataset("bias", data=layer.bias.astype(np.int32))
+    n = g.create_group("neuron")
+    _type(n, "CUBA")
+    n.create_dataset("iDecay", data=layer.i_decay)
+    n.create_dataset("vDecay", data=layer.v_decay)
+    n.create_dataset("vThMant", data=layer.vth)
+    n.create_dataset("refDelay", data=1)
+    n.create_dataset("gradedSpike", data=False)
+
+
+def write_nir(net: LoihiNet, path: Path, dt: float = 1e-4):
+    """Write `net` as a NIR graph at `path`; returns the graph. dt: seconds per time step."""
+    import nir
+
+    nodes: dict = {"input": nir.Input(input_type={"input": np.array(net.in_shape)})}
+    edges: list[tuple[str, str]] = []
+    last = "input"
+
+    def add(name: str, node) -> None:
+        nonlocal last
+        nodes[name] = node
+        edges.append((last, name))
+        last = name
+
+    for i, layer in enumerate(net.layers):
+        if layer.flatten_from is not None:
+            add(f"flatten{i}", nir.Flatten(input_type={"input": np.array(layer.flatten_from)}, start_dim=0, end_dim=-1))
+        w = layer.weight.astype(np.float64)
+        if layer.kind == "conv":
+            add(f"conv{i}", nir.Conv2d(input_shape=tuple(layer.in_shape[1:]), weight=w, stride=layer.stride,
+                                       padding=layer.padding, dilation=1, groups=1, bias=np.zeros(w.shape[0])))
+        else:
+            add(f"fc{i}", nir.Linear(weight=w))
+        add(f"lif{i}", _cuba_lif(layer, dt))
+    add("output", nir.Output(output_type={"output": np.array(net.layers[-1].out_shape)}))
+    graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata={
+        "source": "snnexp deploy=loihi", "dt": dt, "units": "Loihi integer weight units",
+        "note": "lava-nc adds a one-step delay per synapse layer and rounds the decays; NIR has neither"})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nir.write(str(path), graph)
+    return graph
+
+
+def _cuba_lif(layer: LoihiLayer, dt: float):
+    """CubaLIF with tau_syn dI/dt = -I + w_in S and tau_mem dv/dt = (v_leak - v) + r I, Euler at dt:
+    I <- I (1 - di) + S and v <- v (1 - dv) + I + bias need tau = dt/decay, w_in = 1/di,
+    r = 1/dv and v_leak = bias/dv. No voltage leak (dv = 0) is written as the smallest, 1/4096."""
+    import nir
+
+    shape = layer.out_shape
+    di = layer.i_decay / DECAY_UNITY
+    dv = max(layer.v_decay, 1) / DECAY_UNITY
+    bias = np.broadcast_to(layer.bias.reshape(-1, *[1] * (len(shape) - 1)), shape).astype(np.float64)
+    full = lambda value: np.full(shape, float(value))  # noqa: E731
+    return nir.CubaLIF(tau_syn=full(dt / di), tau_mem=full(dt / dv), r=full(1 / dv), v_leak=bias / dv,
+                       v_threshold=full(layer.vth), v_reset=full(0.0), w_in=full(1 / di))

@@ -1,0 +1,213 @@
+"""Event-camera emulation of still images: saccade (N-MNIST), flicker and rotation.
+
+Each encoder renders the image as a DVS would see it over `duration`, in `render_steps` frames,
+and runs the pixel model of `snnexp.encoding.dvs` on the log intensity. Images go through in
+batches (no per-pixel Python loop). The output is Tonic's events, or frames [T, 2, H, W] binned
+as `tonic.transforms.ToFrame(n_time_bins=T)` does.
+
+These encoders convert a whole dataset once (`converts_dataset = True`): the datamodule calls
+`convert` and caches the frames on disk under a key made of `repr(encoder)` (every parameter).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from snnexp.encoding.dvs import EventBatch, add_noise, dvs_pixels, to_frames
+from snnexp.errors import check
+
+CHUNK = 256  # images per conversion batch: part of the result only through the noise stream
+
+
+def luminance(x: Tensor) -> Tensor:
+    """[N, C, H, W] in [0, 1] -> [N, H, W]: grey images as they are, RGB by ITU-R BT.601 weights."""
+    if x.shape[1] == 1:
+        return x[:, 0]
+    check(x.shape[1] == 3, "dataset.in_shape", tuple(x.shape[1:]), "event emulation needs 1 (grey) or 3 (RGB) channels")
+    w = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype)
+    return torch.einsum("nchw,c->nhw", x, w)
+
+
+@dataclass(frozen=True)
+class DVSEmulator:
+    """Shared parameters of the three emulations; subclasses say how the scene moves.
+
+    T: frames per sample. margin_px: black border around the image on the sensor (3 on each
+    side: a 28x28 image lands on a 34x34 sensor as in N-MNIST). threshold: mean contrast
+    threshold C in log-intensity units, per pixel drawn from N(C, threshold_sigma) (mismatch),
+    separately for ON and OFF. eps: the dark level in L = log(eps + I) (a monitor's black is
+    not 0). refractory_us: per-pixel dead time after an event. noise_hz: background events per
+    pixel per second. render_steps: frames rendered over the duration (the pixel model
+    interpolates between them). seed: the sensor's mismatch and the noise.
+    """
+
+    T: int
+    margin_px: int = 3
+    threshold: float = 0.5
+    threshold_sigma: float = 0.02
+    eps: float = 0.1
+    refractory_us: float = 100.0
+    noise_hz: float = 0.0
+    render_steps: int = 48
+    seed: int = 0
+
+    converts_dataset: ClassVar[bool] = True
+
+    def __post_init__(self):
+        check(int(self.T) >= 1, "T", self.T, "must be >= 1 time step")
+        check(int(self.margin_px) >= 0, "encoding.margin_px", self.margin_px, "must be >= 0")
+        check(self.threshold > 0, "encoding.threshold", self.threshold, "must be > 0 (log-intensity units)")
+        check(self.threshold_sigma >= 0, "encoding.threshold_sigma", self.threshold_sigma, "must be >= 0")
+        check(self.eps > 0, "encoding.eps", self.eps, "must be > 0")
+        check(self.refractory_us >= 0, "encoding.refractory_us", self.refractory_us, "must be >= 0 µs")
+        check(self.noise_hz >= 0, "encoding.noise_hz", self.noise_hz, "must be >= 0 Hz")
+        check(int(self.render_steps) >= 2, "encoding.render_steps", self.render_steps, "must be >= 2")
+
+    # -- what a subclass provides ------------------------------------------------------------
+    @property
+    def duration(self) -> float:
+        """µs from the first to the last rendered frame."""
+        raise NotImplementedError
+
+    def render(self, scene: Tensor, times_us: Tensor) -> Iterator[Tensor]:
+        """Intensity [N, H, W] seen by the sensor at each time; scene is [N, H, W] on the sensor."""
+        raise NotImplementedError
+
+    # -- shared ------------------------------------------------------------------------------
+    def out_shape(self, in_shape: tuple[int, ...]) -> tuple[int, int, int]:
+        """(2, H, W) of the frames for images of in_shape (C, H, W)."""
+        return (2, int(in_shape[-2]) + 2 * self.margin_px, int(in_shape[-1]) + 2 * self.margin_px)
+
+    def thresholds(self, height: int, width: int) -> tuple[Tensor, Tensor]:
+        """Per-pixel ON and OFF thresholds [H, W], fixed by `seed` (one sensor for all images)."""
+        g = torch.Generator().manual_seed(int(self.seed))
+        c = torch.randn((2, height, width), generator=g) * self.threshold_sigma + self.threshold
+        c = c.clamp_(min=0.1 * self.threshold)
+        return c[0], c[1]
+
+    def events(self, x: Tensor, generator: torch.Generator | None = None) -> EventBatch:
+        """Events of images x [N, C, H, W] in [0, 1] (t in µs from 0 to the duration)."""
+        m = self.margin_px
+        scene = F.pad(luminance(x.float()), (m, m, m, m))  # [N, H+2m, W+2m]: the image on the sensor
+        times = torch.linspace(0.0, self.duration, int(self.render_steps) + 1, dtype=torch.float64)
+        on, off = self.thresholds(scene.shape[-2], scene.shape[-1])
+        logs = (torch.log(frame + self.eps) for frame in self.render(scene, times))
+        ev = dvs_pixels(logs, times, on, off, float(self.refractory_us))
+        if self.noise_hz > 0:
+            gen = generator or torch.Generator().manual_seed(int(self.seed) + 1)
+            ev = add_noise(ev, float(self.noise_hz), self.duration, gen)
+        return ev
+
+    def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """[N, C, H, W] images -> [T, N, 2, H', W'] float event counts."""
+        return to_frames(self.events(x, generator), int(self.T)).transpose(0, 1).float()
+
+    def convert(self, images: np.ndarray) -> np.ndarray:
+        """[M, C, H, W] images -> [M, T, 2, H', W'] uint8 event counts (saturating at 255), in chunks."""
+        gen = torch.Generator().manual_seed(int(self.seed) + 1)
+        out = np.empty((len(images), int(self.T), *self.out_shape(images.shape[1:])), np.uint8)
+        for i in range(0, len(images), CHUNK):
+            x = torch.as_tensor(images[i:i + CHUNK], dtype=torch.float32)
+            out[i:i + CHUNK] = to_frames(self.events(x, gen), int(self.T)).clamp_(max=255).numpy()
+        return out
+
+
+def _shift(padded: Tensor, pad: int, h: int, w: int, dx: float, dy: float) -> Tensor:
+    """The [N, h, w] view of a camera moved by (dx, dy) pixels over `padded` (the sensor image with
+    `pad` black pixels around it): bilinear interpolation of the four integer shifts."""
+    ix, iy = math.floor(dx), math.floor(dy)
+    fx, fy = dx - ix, dy - iy
+    y0, x0 = pad + iy, pad + ix
+    rows = padded[:, y0:y0 + h + 1, x0:x0 + w + 1]  # [N, h+1, w+1]
+    cols = torch.lerp(rows[:, :, :-1], rows[:, :, 1:], fx)  # [N, h+1, w]
+    return torch.lerp(cols[:, :-1], cols[:, 1:], fy)
+
+
+@dataclass(frozen=True)
+class Saccade(DVSEmulator):
+    """N-MNIST's recording (Orchard et al. 2015): the camera makes three straight saccades.
+
+    They trace the triangle (0,0) -> (a/2, a) -> (a, 0) -> (0,0) pixels (a = amplitude_px, 7 in
+    N-MNIST), centred on the image, each lasting saccade_us (about 100 ms).
+    """
+
+    amplitude_px: float = 7.0
+    saccade_us: float = 100_000.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        check(self.amplitude_px > 0, "encoding.amplitude_px", self.amplitude_px, "must be > 0 pixels")
+        check(self.saccade_us > 0, "encoding.saccade_us", self.saccade_us, "must be > 0 µs")
+
+    @property
+    def duration(self) -> float:
+        return 3 * float(self.saccade_us)
+
+    def path(self, times_us: Tensor) -> Tensor:
+        """[K, 2] camera offsets (x, y) in pixels at the given times."""
+        a = self.amplitude_px
+        corners = torch.tensor([[0, 0], [a / 2, a], [a, 0], [0, 0]], dtype=torch.float64)
+        corners -= corners[:3].mean(0)  # centred: the image stays in view on average
+        s = (times_us / self.saccade_us).clamp(0, 3)
+        leg = s.floor().clamp(max=2).long()
+        frac = (s - leg).unsqueeze(1)
+        return corners[leg] * (1 - frac) + corners[leg + 1] * frac
+
+    def render(self, scene: Tensor, times_us: Tensor) -> Iterator[Tensor]:
+        h, w = scene.shape[-2:]
+        pad = 2 + math.ceil(self.amplitude_px)  # covers the largest offset
+        padded = F.pad(scene, (pad, pad, pad, pad))
+        for dx, dy in self.path(times_us).tolist():
+            yield _shift(padded, pad, h, w, dx, dy)
+
+
+@dataclass(frozen=True)
+class Flicker(DVSEmulator):
+    """"Turn the light off and on": the illumination ramps linearly to dark and back over duration_us."""
+
+    duration_us: float = 300_000.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        check(self.duration_us > 0, "encoding.duration_us", self.duration_us, "must be > 0 µs")
+
+    @property
+    def duration(self) -> float:
+        return float(self.duration_us)
+
+    def render(self, scene: Tensor, times_us: Tensor) -> Iterator[Tensor]:
+        for t in times_us.tolist():
+            yield scene * abs(1.0 - 2.0 * t / self.duration_us)  # 1 -> 0 -> 1
+
+
+@dataclass(frozen=True)
+class Rotation(DVSEmulator):
+    """The camera rotates about the image centre: 0 -> +angle_deg -> -angle_deg -> 0 (one sine period)."""
+
+    angle_deg: float = 5.0
+    duration_us: float = 300_000.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        check(0 < self.angle_deg <= 45, "encoding.angle_deg", self.angle_deg, "must be in (0, 45] degrees")
+        check(self.duration_us > 0, "encoding.duration_us", self.duration_us, "must be > 0 µs")
+
+    @property
+    def duration(self) -> float:
+        return float(self.duration_us)
+
+    def render(self, scene: Tensor, times_us: Tensor) -> Iterator[Tensor]:
+        n, h, w = scene.shape
+        img = scene.unsqueeze(1)  # [N, 1, H, W]
+        for t in times_us.tolist():
+            a = math.radians(self.angle_deg) * math.sin(2 * math.pi * t / self.duration_us)
+            theta = torch.tensor([[math.cos(a), -math.sin(a) * h / w, 0.0],
+                                  [math.sin(a) * w / h, math.cos(a), 0.0]], dtype=scene.dtype)
+            grid = F.affine_grid(theta.unsqueeze(0), [1, 1, h, w], align_corners=False).expand(n, h, w, 2)
+            yield F.grid_sample(img, grid, align_corners=False).squeeze(1)

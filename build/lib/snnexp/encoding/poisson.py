@@ -1,0 +1,35 @@
+"""Rate coding: each pixel spikes at each step with probability proportional to its intensity."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from snnexp.errors import check
+
+
+def poisson_encode(x: Tensor, T: int, max_rate: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
+    """Bernoulli spikes with P(spike at a step) = clamp(x * max_rate, 0, 1).
+
+    x: [N, ...] intensities in [0, 1]; returns [T, N, ...] in x's dtype. The
+    mean over T estimates x * max_rate (Norse's poisson_encode, per-step form).
+    """
+    p = (x * max_rate).clamp_(0, 1)
+    u = torch.rand((T, *x.shape), generator=generator, device=x.device, dtype=x.dtype)
+    return (u < p).to(x.dtype)
+
+
+@dataclass(frozen=True)
+class Poisson:
+    """`poisson_encode` with fixed T and max_rate (spikes per step at intensity 1)."""
+
+    T: int
+    max_rate: float = 1.0
+
+    def __post_init__(self):
+        check(int(self.T) >= 1, "T", self.T, "must be >= 1 time step")
+        check(0 < self.max_rate <= 1, "encoding.max_rate", self.max_rate, "must be in (0, 1] spikes per step")
+
+    def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        return poisson_encode(x, int(self.T), self.max_rate, generator)

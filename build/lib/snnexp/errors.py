@@ -1,0 +1,23 @@
+"""One error type for bad user input, so `run.py` can print it without a traceback."""
+from __future__ import annotations
+
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the key and what is allowed."""
+
+
+def check(ok: bool, key: str, value: Any, allowed: str) -> None:
+    """Raise ConfigError naming `key` unless `ok`."""
+    if not ok:
+        raise ConfigError(f"{key}={value!r} is invalid: {allowed}")
+
+
+def config_error(e: BaseException | None) -> ConfigError | None:
+    """The ConfigError behind `e`, also when Hydra's instantiate wrapped it."""
+    while e is not None:
+        if isinstance(e, ConfigError):
+            return e
+        e = e.__cause__ or e.__context__
+    return None

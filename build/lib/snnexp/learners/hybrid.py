@@ -1,0 +1,93 @@
+"""STDP and gradient descent in one training step (SpikingJelly's STDP + gradient example).
+
+The spiking conv/linear layers chosen by `stdp_layers` learn by STDP; every other parameter
+(the readout, BatchNorm, PLIF's tau, ...) by the optimizer on the BPTT loss. Both changes are
+made in `training_step`, in plain sight: backward and optimizer step for the gradient part, then
+w += dw (clamped to [w_min, w_max]) under no_grad for the STDP part. The STDP weights are left out
+of the optimizer and take no gradient (requires_grad=False), so no hook writes into `.grad`.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Sequence
+
+import torch
+from torch import Tensor
+
+from snnexp.errors import check
+from snnexp.learners.bptt import BPTT
+from snnexp.learners.plastic import Plastic, Recorder, plastic_layers
+from snnexp.learners.stdp_rule import STDPParams, apply_dw_, check_params, normalise_, stdp_sequence
+
+WORKS_WITH = "learner=hybrid works with model=csnn and model=mlp (a spiking conv/linear layer before the readout)"
+
+
+class Hybrid(BPTT):
+    """BPTT's loss, metrics and optimizer for all but the STDP layers; STDP for those.
+
+    stdp_layers: indices into the model's plastic layers before the readout (null: all of them).
+    stdp: the rule (`STDPParams` fields). norm: incoming-weight sum after each update (null: off).
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        encoder: Callable[..., Tensor],
+        num_classes: int,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., Any] | None = None,
+        loss: str = "ce",
+        stdp: Mapping[str, float] | None = None,
+        stdp_layers: Sequence[int] | None = None,
+        norm: float | None = None,
+        seed: int = 0,
+    ):
+        check(not hasattr(model, "learners") or "hybrid" in model.learners, "learner", "hybrid",
+              f"{type(model).__name__} trains with learner={'|'.join(getattr(model, 'learners', ()))} only; {WORKS_WITH}")
+        super().__init__(model, encoder, num_classes, optimizer, scheduler, loss, seed)
+        self.automatic_optimization = False
+        hidden = [p for p in plastic_layers(model) if not p.is_output]
+        check(len(hidden) > 0, "learner", "hybrid", f"{type(model).__name__} has no spiking conv/linear layer "
+              f"before its readout; {WORKS_WITH}")
+        chosen = range(len(hidden)) if stdp_layers is None else [int(i) for i in stdp_layers]
+        check(all(0 <= i < len(hidden) for i in chosen), "learner.stdp_layers", list(chosen),
+              f"indices into the {len(hidden)} STDP-capable layers ({[p.name for p in hidden]})")
+        self.layers: list[Plastic] = [hidden[i] for i in chosen]
+        self.rule = check_params(STDPParams(**dict(stdp or {})))
+        self.norm = None if norm is None else float(norm)
+        for layer in self.layers:
+            layer.weight.requires_grad_(False)
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        x, y = batch
+        x_seq = self.encoder(x, generator=self.generator("train"))
+        with Recorder(self.layers, x_seq.shape[0]) as rec:
+            out = self.model(x_seq).mean(0)
+        loss = self.loss(out, y)
+        # gradient part: every parameter but the STDP weights
+        opt = self.optimizers()
+        opt.zero_grad()
+        self.manual_backward(loss)
+        opt.step()
+        # STDP part: the recorded spikes of this same forward pass
+        with torch.no_grad():
+            for layer in self.layers:
+                pre, post = rec.pre_post(layer)
+                apply_dw_(layer.weight, stdp_sequence(pre, post, layer.weight, self.rule, layer.conv), self.rule)
+                if self.norm is not None:
+                    normalise_(layer.weight, self.norm, self.rule.w_max)
+        self.acc["train_"](out, y)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
+        self.log("train/acc", self.acc["train_"], on_step=False, on_epoch=True, batch_size=len(y))
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        sched = self.lr_schedulers()
+        if sched is not None:
+            sched.step()
+
+    def configure_optimizers(self):
+        params = [p for p in self.parameters() if p.requires_grad]
+        optimizer = self.optimizer_factory(params=params)
+        if self.scheduler_factory is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer), "interval": "epoch"}}

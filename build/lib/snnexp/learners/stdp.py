@@ -1,0 +1,261 @@
+"""STDP as a Lightning learner: no optimizer, weight changes applied under no_grad.
+
+Works with every model that has a plastic layer (`snnexp.learners.plastic`):
+- model=diehl_cook: unsupervised STDP on the input weights; after each training epoch the
+  excitatory neurons are labelled from `label_samples` training images (no plasticity), and the
+  model's readout predicts from those labels.
+- model=wta: the output layer learns with a teacher (the correct class's neurons fire
+  `model.teacher_spikes` times per sample); per-class thresholds come from the training set's
+  mean input activity per class before training.
+- model=csnn / mlp (readout=spikes): every hidden conv/linear layer learns unsupervised by STDP
+  (its weights clamped to [w_min, w_max]), BatchNorm tracks its statistics by forward passes, and
+  the output layer learns supervised by STDP with the teacher (`teacher_spikes` per sample).
+  Neuron parameters such as PLIF's tau stay fixed (nothing here takes gradients).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+from torchmetrics.classification import MulticlassAccuracy
+
+from snnexp.errors import check
+from snnexp.learners.evaluation import EncodingAndActivity
+from snnexp.learners.plastic import Plastic, Recorder, plastic_layers
+from snnexp.learners.stdp_rule import STDPParams, apply_dw_, check_params, normalise_, stdp_sequence
+from snnexp.metrics.activity import ActivityMonitor
+from snnexp.models.readouts import AssignedReadout
+from snnexp.viz.weights import plot_weights
+
+WORKS_WITH = "learner=stdp works with model=diehl_cook (neuron=alif), model=wta, model=csnn and model=mlp (model.readout=spikes)"
+
+
+def teacher_spikes(y: Tensor, T: int, n_out: int, num_classes: int, spikes: int) -> Tensor:
+    """Teacher post spikes [T, N, n_out]: the neurons of class y (neuron j is class j // (n_out/K))
+    fire `spikes` times, evenly spaced over the T steps; all others stay silent."""
+    per_class = n_out // num_classes
+    times = torch.unique((torch.arange(min(spikes, T)) * T) // min(spikes, T))  # [k] steps
+    target = (torch.arange(n_out, device=y.device) // per_class).unsqueeze(0) == y.unsqueeze(1)  # [N, n_out]
+    out = torch.zeros(T, len(y), n_out, device=y.device)
+    out[times.to(y.device)] = target.to(out.dtype)
+    return out
+
+
+def best_sample_mask(post_seq: Tensor) -> Tensor:
+    """[1, N, C, 1...] mask: 1 for the sample in which each post neuron (channel) fired most, else 0.
+
+    With it, a neuron learns from one image per batch, as in one-by-one presentation, where its
+    raised threshold and changed weights make it lose the next images; without it, a neuron that
+    wins many images of a batch learns their blurred average.
+    """
+    counts = post_seq.sum(0)  # [T, N, C, ...] -> [N, C, ...]
+    counts = counts.flatten(2).sum(2) if counts.dim() > 2 else counts  # conv: per channel -> [N, C]
+    best = counts.argmax(0)  # [C]
+    mask = torch.zeros_like(counts).scatter_(0, best.unsqueeze(0), 1.0)  # [N, C]
+    return mask.view(1, *mask.shape, *([1] * (post_seq.dim() - 3)))
+
+
+def readout_of(model: torch.nn.Module) -> AssignedReadout | None:
+    return next((m for m in model.modules() if isinstance(m, AssignedReadout)), None)
+
+
+class STDP(EncodingAndActivity, pl.LightningModule):
+    """Trains `model`'s plastic layers by trace STDP (`stdp_sequence`, weights fixed within a batch,
+    the batch's changes summed), then clamps and optionally normalises them.
+
+    `punish_wrong`: in the taught output layer, the spikes of neurons of the wrong classes enter
+    the rule with a minus sign (their active inputs are depressed), not only the teacher's spikes.
+    `one_sample_per_neuron`: each post neuron learns only from the sample of the batch in which it
+    fired most (`best_sample_mask`; null: only for models read out by label assignment). `stdp` is the rule
+    for models that do not declare their own (`model.plasticity`: diehl_cook
+    and wta carry theirs as model keys, as BindsNET attaches a rule to its connection);
+    `stdp_output` overrides some of its values for a taught output layer (csnn, mlp). `norm`:
+    each neuron's incoming weights sum to this after every update (null: off; a model's own
+    `norm` wins). Logs val/test accuracy, train/val/test firing rates and test SynOps.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        encoder: Callable[..., Tensor],
+        num_classes: int,
+        stdp: Mapping[str, float] | None = None,
+        stdp_output: Mapping[str, float] | None = None,
+        norm: float | None = None,
+        teacher_spikes: int = 4,
+        label_samples: int = 1000,
+        one_sample_per_neuron: bool | None = None,
+        punish_wrong: bool = False,
+        seed: int = 0,
+    ):
+        super().__init__()
+        self.automatic_optimization = False
+        self.save_hyperparameters(ignore=["model", "encoder"], logger=False)
+        self.model, self.encoder, self.num_classes = model, encoder, int(num_classes)
+        self.layers: list[Plastic] = plastic_layers(model)
+        check(len(self.layers) > 0, "learner", "stdp", f"{type(model).__name__} has no STDP-capable layer "
+              f"(a Linear/Conv2d followed by a spiking neuron); {WORKS_WITH}")
+        self.readout = readout_of(model)
+        check(self.readout is not None or self.layers[-1].is_output,
+              "model.readout", getattr(model, "readout", None), f"its output layer is not spiking; {WORKS_WITH}")
+        self.rule = getattr(model, "plasticity", None) or check_params(STDPParams(**dict(stdp or {})))
+        # the taught output layer of csnn/mlp may learn faster than the unsupervised hidden layers
+        self.rule_output = self.rule if hasattr(model, "plasticity") or not stdp_output else check_params(
+            STDPParams(**{**dict(stdp or {}), **dict(stdp_output)}), "learner.stdp_output")
+        self.norm = getattr(model, "norm", None) if hasattr(model, "plasticity") else norm
+        self.teacher_spikes = int(getattr(model, "teacher_spikes", teacher_spikes))
+        check(self.teacher_spikes >= 1, "learner.teacher_spikes", teacher_spikes, "must be >= 1 spikes per sample")
+        check(int(label_samples) >= 1, "learner.label_samples", label_samples, "must be >= 1 training images")
+        self.label_samples = int(label_samples)
+        self.punish_wrong = bool(punish_wrong)
+        # null: on for unsupervised networks read out by label assignment (diehl_cook)
+        self.one_sample_per_neuron = self.readout is not None if one_sample_per_neuron is None else bool(one_sample_per_neuron)
+        for p in model.parameters():  # STDP takes no gradients (PLIF's tau stays as it is)
+            p.requires_grad_(False)
+        self.acc = torch.nn.ModuleDict({s: MulticlassAccuracy(self.num_classes, average="micro")
+                                        for s in ("train_", "val_", "test_")})
+        self.seed = int(seed)
+        self._generators: dict[str, torch.Generator] = {}
+        self._monitor: ActivityMonitor | None = None
+        self._labels_stale = self.readout is not None
+
+    def forward(self, x: Tensor, stage: str = "test") -> Tensor:
+        """[N, ...] images -> [N, K] time-averaged class scores."""
+        return self.model(self.encoder(x, generator=self.generator(stage))).mean(0)
+
+    # -- training: one STDP update per batch ---------------------------------------------------
+    def on_train_start(self) -> None:
+        if hasattr(self.model, "set_class_activity"):  # wta: per-class thresholds from the data
+            self.model.set_class_activity(self.class_activity())
+
+    @torch.no_grad()
+    def class_activity(self) -> Tensor:
+        """Mean input spikes per step of each class's training images [K] (intensity x max_rate)."""
+        total = torch.zeros(self.num_classes, device=self.device)
+        count = torch.zeros(self.num_classes, device=self.device)
+        for x, y in self.trainer.datamodule.train_dataloader():
+            x, y = x.to(self.device), y.to(self.device)
+            total.index_add_(0, y, x.flatten(1).sum(1) * float(getattr(self.encoder, "max_rate", 1.0)))
+            count.index_add_(0, y, torch.ones_like(y, dtype=total.dtype))
+        return total / count.clamp(min=1)
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        x, y = batch
+        x_seq = self.encoder(x, generator=self.generator("train"))
+        T = x_seq.shape[0]
+        with torch.no_grad(), Recorder(self.layers, T) as rec:
+            out = self.model(x_seq).mean(0)
+        with torch.no_grad():
+            for layer in self.layers:
+                pre, post = rec.pre_post(layer)
+                self.log(f"train/rate/{layer.name}", post.mean(), on_step=False, on_epoch=True, batch_size=len(y))
+                if layer.is_output and self.readout is None:  # supervised: the teacher's spikes
+                    teacher = teacher_spikes(y, T, post.shape[-1], self.num_classes, self.teacher_spikes).to(post)
+                    # punish_wrong: a wrong neuron's own spikes count negative, reversing the rule for them
+                    wrong = post * (teacher.amax(0, keepdim=True) == 0) if self.punish_wrong else 0
+                    post = teacher - wrong
+                elif self.one_sample_per_neuron:
+                    post = post * best_sample_mask(post)
+                rule = self.rule_output if layer.is_output else self.rule
+                dw = stdp_sequence(pre, post, layer.weight, rule, layer.conv)
+                apply_dw_(layer.weight, dw, rule)
+                if self.norm is not None:
+                    normalise_(layer.weight, self.norm, rule.w_max, cap=getattr(self.model, "norm_cap", False))
+        if self.readout is None:
+            self.acc["train_"](out, y)
+            self.log("train/acc", self.acc["train_"], on_step=False, on_epoch=True, batch_size=len(y))
+        self._labels_stale = self.readout is not None
+        self._count_update()
+
+    def _count_update(self) -> None:
+        """Count this STDP update as an optimisation step, as Lightning counts optimizer steps: without
+        it global_step stays 0 (no optimizer) and the checkpoint callback never saves."""
+        progress = self.trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
+        progress.increment_ready()
+        progress.increment_completed()
+
+    def configure_optimizers(self):
+        return None  # STDP: no optimizer
+
+    # -- label assignment (diehl_cook) -----------------------------------------------------------
+    @torch.no_grad()
+    def assign_labels(self) -> None:
+        """Label the readout's neurons from `label_samples` training images, plasticity off."""
+        was_training = self.model.training
+        self.model.eval()
+        counts, labels, seen = [], [], 0
+        gen = torch.Generator(device=self.device).manual_seed(self.seed + 2)
+        readout = self.readout
+        records: list[Tensor] = []
+        handle = readout.register_forward_hook(lambda m, inp, out: records.append(inp[0].detach()))
+        try:
+            for x, y in self.trainer.datamodule.train_dataloader():
+                x, y = x[: self.label_samples - seen].to(self.device), y[: self.label_samples - seen].to(self.device)
+                x_seq = self.encoder(x, generator=gen)
+                records.clear()
+                self.model(x_seq)
+                s = torch.cat(records) if len(records) > 1 else records[0]  # [T*N, n] or T x [N, n]
+                counts.append(s.reshape(x_seq.shape[0], len(y), -1).sum(0))  # -> [N, n] spike counts
+                labels.append(y)
+                seen += len(y)
+                if seen >= self.label_samples:
+                    break
+        finally:
+            handle.remove()
+            self.model.train(was_training)
+        readout.assign(torch.cat(counts), torch.cat(labels))
+        self._labels_stale = False
+
+    # -- evaluation -------------------------------------------------------------------------------
+    def _eval_step(self, batch: tuple[Tensor, Tensor], stage: str) -> None:
+        x, y = batch
+        out = self(x, stage)
+        acc = self.acc[stage + "_"]
+        acc(out, y)
+        self.log(f"{stage}/acc", acc, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
+        if self._monitor is not None:
+            self._monitor.add_samples(len(y))
+
+    def validation_step(self, batch, batch_idx):
+        self._eval_step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self._eval_step(batch, "test")
+
+    def _start_eval(self) -> None:
+        if self._labels_stale and self.trainer.datamodule is not None:
+            self.assign_labels()
+        super()._start_eval()
+
+    # -- what the experiment adds to the run dir ----------------------------------------------------
+    def extra_results(self, run_dir: Path) -> dict[str, Any]:
+        out: dict[str, Any] = {"stdp/layers": [p.name for p in self.layers]}
+        w = self.layers[0].weight
+        out["stdp/w_mean"], out["stdp/w_max"] = float(w.mean()), float(w.max())
+        if self.readout is not None:
+            a = self.readout.assignments
+            out["stdp/assigned_per_class"] = torch.bincount(a[a >= 0], minlength=self.num_classes).tolist()
+            out["stdp/unassigned"] = int((a < 0).sum())
+        if hasattr(self.model, "class_thresholds"):
+            out["stdp/class_thresholds"] = [round(float(t), 4) for t in self.model.class_thresholds()]
+        return out
+
+    def extra_plots(self, run_dir: Path) -> list[Path]:
+        return [weight_plot(self.model, self.layers[0], run_dir, self.num_classes, self.readout)]
+
+
+def weight_plot(model: torch.nn.Module, layer: Plastic, run_dir: Path, num_classes: int,
+                readout: AssignedReadout | None = None) -> Path:
+    """plots/weights.png for the first plastic layer, each tile titled with its class when known."""
+    w = layer.weight.detach().cpu()
+    labels = None
+    if readout is not None:
+        labels = [str(int(c)) if c >= 0 else "-" for c in readout.assignments.cpu()]
+    elif layer.is_output:
+        per_class = w.shape[0] // num_classes
+        labels = [str(j // per_class) for j in range(w.shape[0])]
+    in_shape = getattr(model, "in_shape", None)
+    return plot_weights(w, run_dir / "plots" / "weights.png", in_shape=in_shape, labels=labels)

@@ -1,0 +1,102 @@
+"""What every backbone shares: the time loop over its layers and its readout.
+
+A backbone maps x_seq [T, N, *in_shape] to out_seq [T, N, num_classes]; it
+holds layers and knows nothing of training. Neurons come from a factory (the
+`neuron` config group, a Hydra partial), so one backbone runs with any neuron.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from snnexp.errors import check
+from snnexp.neurons.base import Neuron, SpikingNeuron, end_sequences, reset_states, set_step_mode
+from snnexp.neurons.li import LI
+
+READOUTS = ("spikes", "membrane")
+NeuronFactory = Callable[..., SpikingNeuron]
+
+
+class SpikingModel(nn.Module):
+    """A sequence of layers run over time.
+
+    step_mode "s": the whole network advances one time step at a time (batch
+    N per call; best cache locality for conv nets). step_mode "m": each layer
+    sees all T steps at once (stateless layers on [T*N, ...] frames; one big
+    matmul per Linear, best for MLPs). Both give the same result.
+    `readout`: "spikes" (the output layer is the chosen neuron; logits are its
+    firing rates) or "membrane" (a non-spiking leaky integrator; logits are its
+    mean membrane potential).
+    """
+
+    def __init__(self, layers: list[nn.Module], step_mode: str, readout: str):
+        super().__init__()
+        check(readout in READOUTS, "model.readout", readout, f"choose one of {list(READOUTS)}")
+        self.net = nn.Sequential(*layers)
+        set_step_mode(self.net, step_mode)
+        self.step_mode = step_mode
+        self.readout = readout
+
+    def forward(self, x_seq: Tensor) -> Tensor:
+        """[T, N, *in_shape] -> [T, N, num_classes]; every neuron starts from rest."""
+        reset_states(self.net)
+        if self.step_mode == "s":
+            out = torch.stack([self.net(x_t) for x_t in x_seq])
+            end_sequences(self.net)  # single-step neurons book the finished sequence (ALIF homeostasis)
+            return out
+        T, N = x_seq.shape[:2]
+        x = x_seq
+        for layer in self.net:
+            if isinstance(layer, Neuron):
+                x = layer(x)
+            else:  # [T, N, ...] -> [T*N, ...] -> layer -> [T, N, ...]
+                x = layer(x.flatten(0, 1)).unflatten(0, (T, N))
+        return x
+
+    def spiking_layers(self) -> dict[str, SpikingNeuron]:
+        """Spiking layers in order, named <neuron><index in net> (e.g. lif3), for rates and rasters."""
+        return {f"{type(m).__name__.lower()}{i}": m for i, m in enumerate(self.net) if isinstance(m, SpikingNeuron)}
+
+
+def readout_layer(readout: str, neuron: NeuronFactory, readout_tau: float) -> nn.Module:
+    """The output neuron layer: the chosen spiking neuron, or a leaky-integrator membrane."""
+    check(readout in READOUTS, "model.readout", readout, f"choose one of {list(READOUTS)}")
+    return neuron() if readout == "spikes" else LI(tau=readout_tau)
+
+
+class Voting(nn.Module):
+    """Average each class's group of `per_class` output neurons: [..., K*per_class] -> [..., K].
+
+    Fang et al. (2021) read 10 classes out of 100 spiking neurons this way.
+    """
+
+    def __init__(self, per_class: int):
+        super().__init__()
+        self.per_class = int(per_class)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.unflatten(-1, (-1, self.per_class)).mean(-1)
+
+    def extra_repr(self) -> str:
+        return f"per_class={self.per_class}"
+
+
+def output_layers(width: int, num_classes: int, bias: bool, readout: str, neuron: NeuronFactory,
+                  readout_tau: float, voting: int = 1) -> list[nn.Module]:
+    """Linear -> readout neurons (-> Voting when each class has `voting` output neurons)."""
+    check(int(voting) >= 1, "model.voting", voting, "must be >= 1 output neurons per class")
+    layers = [nn.Linear(width, num_classes * int(voting), bias=bias), readout_layer(readout, neuron, readout_tau)]
+    return layers + ([Voting(voting)] if int(voting) > 1 else [])
+
+
+def flat_size(layers: list[nn.Module], in_shape: tuple[int, ...]) -> int:
+    """Number of features after `layers` for one [in_shape] input (neurons keep shapes)."""
+    x = torch.zeros(1, *in_shape)
+    with torch.no_grad():
+        for layer in layers:
+            if not isinstance(layer, Neuron):
+                x = layer.eval()(x)
+                layer.train()
+    return x[0].numel()

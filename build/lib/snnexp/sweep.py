@@ -1,0 +1,42 @@
+"""Sweeps: a failing job must not lose the others' results, and the failures are listed at the end."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+log = logging.getLogger(__name__)
+
+
+def failed_jobs(sweep_dir: Path) -> list[tuple[Path, str]]:
+    """(run dir, error) of every job under `sweep_dir` whose results.json records an error."""
+    failures = []
+    for path in sorted(sweep_dir.glob("**/results.json")):
+        try:
+            error = json.loads(path.read_text()).get("error")
+        except (OSError, json.JSONDecodeError) as e:
+            error = f"unreadable results.json: {e}"
+        if error:
+            failures.append((path.parent, error))
+    return failures
+
+
+class FailureReport(Callback):
+    """Hydra callback: after a multirun, list the jobs that failed (their results.json says why).
+
+    run.py exits non-zero when this found failures, after every job has run.
+    """
+
+    failures: list[tuple[Path, str]] = []
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        FailureReport.failures = failed_jobs(sweep_dir)
+        if FailureReport.failures:
+            lines = [f"{len(FailureReport.failures)} job(s) of the sweep in {sweep_dir} failed:"]
+            lines += [f"  {run_dir}: {error}" for run_dir, error in FailureReport.failures]
+            log.error("\n".join(lines))
