@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any, Callable, NamedTuple, Sequence
 
@@ -75,7 +76,7 @@ def run(config: Sequence[str] | DictConfig = (), run_dir: str | Path | None = No
     if isinstance(config, DictConfig):
         cfg = config
         if run_dir is not None:
-            cfg = cfg.copy()
+            cfg = copy.deepcopy(cfg)
             with open_dict(cfg):
                 OmegaConf.update(cfg, "hydra.run.dir", str(run_dir), force_add=True)
     else:
@@ -138,7 +139,7 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu") -> Loaded:
 def _rebuild(cfg: DictConfig, config_path: Path) -> Parts:
     """experiment.build on the CPU target: a saved deploy=gpu or deploy=loihi run loads without a
     GPU or a Lava environment (the target only matters for training and after it)."""
-    cfg = cfg.copy()
+    cfg = copy.deepcopy(cfg)
     with open_dict(cfg):
         cfg.deploy = {"_target_": "snnexp.deploy.cpu.CPUTarget"}
     try:

@@ -8,6 +8,7 @@ Hydra's own key paths (`hydra.run.dir`, `hydra.overrides.task`, `hydra.runtime.c
 """
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -84,7 +85,7 @@ def job_config(cfg: DictConfig) -> DictConfig:
     """The config without its `hydra` node: what `python run.py` hands its job, and what .hydra/config.yaml holds."""
     if "hydra" not in cfg:
         return cfg
-    cfg = cfg.copy()
+    cfg = copy.deepcopy(cfg)
     with open_dict(cfg):
         del cfg["hydra"]
     return cfg

@@ -1,7 +1,9 @@
 """Compose an experiment from its config, run it, and leave the results in the run dir.
 
-The run dir gets: .hydra/ (from Hydra), results.json, metrics.csv,
-checkpoints/last.ckpt, plots/*.png and, with the wandb logger, wandb/.
+The run dir (snnexp.context.RunContext: chosen by Hydra for run.py, by snnexp.compose for the
+API) gets: .hydra/ (config.yaml: the config the run ran with), results.json, metrics.csv,
+checkpoints/last.ckpt, plots/*.png and, with the wandb logger, wandb/; results.json and the
+checkpoint carry snnexp's version stamp (snnexp.version). The console: snnexp.console.
 
 What a learner must offer: it is a LightningModule with `.model` (a
 SpikingModel), `.encoder` and `.generator(stage)` (used for the raster plot).
