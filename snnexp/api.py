@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import copy
+from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable, NamedTuple, Sequence
 
@@ -20,8 +21,10 @@ import torch
 from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 from hydra.errors import HydraException
-from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict, read_write
+from omegaconf.base import ContainerMetadata, Metadata
 from omegaconf.errors import OmegaConfBaseException
+from omegaconf.nodes import AnyNode
 
 from snnexp import experiment
 from snnexp.context import CONF, job_config
@@ -31,6 +34,10 @@ from snnexp.version import STAMP_KEY, __version__, check_compatible
 
 CONFIG_FILE = Path(".hydra") / "config.yaml"
 CHECKPOINT_FILE = Path("checkpoints") / "last.ckpt"
+# What a learner's saved hyperparameters may hold besides plain values: OmegaConf containers
+# (data only: stdp keeps its rule's DictConfig). Anything else stays refused, as weights_only does.
+CONFIG_GLOBALS = [DictConfig, ListConfig, ContainerMetadata, Metadata, AnyNode, Any, dict, list, defaultdict,
+                  int, float, str, bool]
 
 
 def compose(overrides: Sequence[str] = (), run_dir: str | Path | None = None) -> DictConfig:
@@ -121,7 +128,8 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu") -> Loaded:
         raise ConfigError(f"snnexp.load: {ckpt_path} does not exist: the run stopped before its first "
                           f"training epoch ended, so there are no trained weights to load")
     try:
-        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(CONFIG_GLOBALS):
+            checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise ConfigError(f"snnexp.load: {ckpt_path} is not a readable checkpoint ({type(e).__name__}: {e})") from e
     check_compatible(checkpoint.get(STAMP_KEY), ckpt_path)

@@ -101,6 +101,17 @@ def test_load_recomputes_the_test_accuracy_exactly(tmp_path, monkeypatch):
     assert loss_sum / total == pytest.approx(results["test/loss"], rel=1e-6)
 
 
+def test_load_takes_a_learner_whose_checkpoint_holds_configs(tmp_path):
+    """STDP keeps its rule's DictConfig among its hyperparameters: still loads (weights_only, OmegaConf allowed)."""
+    results = snnexp.run(QUICK + NO_LOGGER + ["learner=stdp", "model=wta"], run_dir=tmp_path)
+    loaded = snnexp.load(tmp_path)
+    x, y = next(iter(loaded.datamodule.test_dataloader()))  # the one test batch of QUICK
+    with torch.no_grad():
+        out = loaded.learner(x, "test")  # [N, classes] from the learner's own readout (assigned labels)
+    acc = (out.argmax(-1) == y).sum().float() / len(y)
+    assert acc.item() == results["test/acc"]
+
+
 def test_load_refuses_what_it_cannot_load(tmp_path):
     with pytest.raises(snnexp.ConfigError, match="no such run dir"):
         snnexp.load(tmp_path / "nowhere")
