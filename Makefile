@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: venv
-	$(VENV)/bin/python run.py $(ARGS)
+	@$(VENV)/bin/python run.py $(ARGS)
 
 test: venv
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

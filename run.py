@@ -16,7 +16,7 @@ log = logging.getLogger("snnexp")
 
 @hydra.main(version_base="1.3", config_path="snnexp/conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
-    from snnexp.experiment import run  # after Hydra parsed the command line: `--help` stays fast
+    from snnexp.api import run  # after Hydra parsed the command line: `--help` stays fast
 
     sweeping = HydraConfig.get().mode == RunMode.MULTIRUN
     try:

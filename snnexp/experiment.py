@@ -1,7 +1,9 @@
 """Compose an experiment from its config, run it, and leave the results in the run dir.
 
-The run dir gets: .hydra/ (from Hydra), results.json, metrics.csv,
-checkpoints/last.ckpt, plots/*.png and, with the wandb logger, wandb/.
+The run dir (snnexp.context.RunContext: chosen by Hydra for run.py, by snnexp.compose for the
+API) gets: .hydra/ (config.yaml: the config the run ran with), results.json, metrics.csv,
+checkpoints/last.ckpt, plots/*.png and, with the wandb logger, wandb/; results.json and the
+checkpoint carry snnexp's version stamp (snnexp.version). The console: snnexp.console.
 
 What each part offers is declared once: a learner is a `snnexp.learners.base.Learner`
 (.model, .encoder, generator(stage), extra_results, extra_plots, unused_keys), a target a
@@ -20,23 +22,25 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.utilities import rank_zero_only
 
+from snnexp import console
 from snnexp import loggers as trackers
 from snnexp.callbacks import TestEveryEpoch
 from snnexp.data.base import MakesPlots, UsesEncoder
 from snnexp.ddp import one_job_per_process_group
+from snnexp.context import RunContext, job_config
 from snnexp.deploy.base import Target
 from snnexp.errors import ConfigError, config_error
 from snnexp.learners.base import Learner
 from snnexp.metrics.energy import run_metrics
 from snnexp.resume import prepend_metrics, resume_config
 from snnexp.runtime import tune_allocator
+from snnexp.version import STAMP_KEY, StampCheckpoints, stamp
 from snnexp.viz.curves import plot_curves
 from snnexp.viz.raster import plot_raster, record_spikes
 
@@ -140,31 +144,32 @@ class Throughput(Callback):
         return self.samples / self.seconds if self.seconds > 0 else float("nan")
 
 
-def run_dir_of(cfg: DictConfig) -> Path:
-    if HydraConfig.initialized():
-        return Path(HydraConfig.get().runtime.output_dir)
-    return Path(cfg.get("run_dir") or "outputs/run")
+def run(cfg: DictConfig, context: RunContext | None = None) -> dict[str, Any]:
+    """Build, train, test and deploy; write results.json; return the results.
+
+    `context` (run dir, overrides, choices, verbose) defaults to RunContext.of(cfg): from the
+    config's `hydra` node (snnexp.compose), Hydra's job context (run.py) or a `run_dir` key.
+    """
+    context = context or RunContext.of(cfg)
+    with console.quiet(context.verbose), one_job_per_process_group():  # DDP in a sweep: a process group per job
+        return _run(job_config(cfg), context)
 
 
-def run(cfg: DictConfig) -> dict[str, Any]:
-    """Build, train, test and deploy; write results.json; return the results."""
-    with one_job_per_process_group():  # DDP inside a sweep: each job its own process group
-        return _run(cfg)
-
-
-def _run(cfg: DictConfig) -> dict[str, Any]:
+def _run(cfg: DictConfig, context: RunContext) -> dict[str, Any]:
     t_start = time.perf_counter()
     tune_allocator()
     ckpt_path = None
     if cfg.get("resume"):
-        overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
-        cfg, ckpt_path = resume_config(cfg, overrides)
-    run_dir = run_dir_of(cfg)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {"run_dir": str(run_dir)}
+        cfg, ckpt_path = resume_config(cfg, list(context.overrides))
+        context = context.resuming(Path(cfg.resume))
+    run_dir = context.run_dir
+    context.record(cfg)  # run dir, .hydra/config.yaml
+    console.say(console.choices_line(context.choices))
+    results: dict[str, Any] = {"run_dir": str(run_dir), STAMP_KEY: stamp()}
     loggers: list = []
+    notes: list[str] = []
     try:
-        parts = build(cfg, _overrides())
+        parts = build(cfg, list(context.overrides))
         loggers = [trackers.csv_logger(run_dir)]
         loggers += [instantiate(c, save_dir=run_dir) for c in cfg.logger.values()]
         config = OmegaConf.to_container(cfg, resolve=True)
@@ -173,7 +178,8 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
         throughput = Throughput()
         checkpoint = LastCheckpoint(run_dir / "checkpoints")
         epoch_test = TestEveryEpoch() if cfg.get("test_every_epoch") else None
-        callbacks = [throughput] + ([epoch_test] if epoch_test else []) + [checkpoint]  # test before saving
+        callbacks = [throughput] + ([epoch_test] if epoch_test else [])  # test before saving
+        callbacks += [checkpoint, StampCheckpoints(), *console.progress_bars(cfg.trainer)]
         trainer: pl.Trainer = instantiate(cfg.trainer, logger=loggers, callbacks=callbacks,
                                           enable_checkpointing=False, default_root_dir=str(run_dir),
                                           **parts.target.trainer_kwargs())
@@ -198,7 +204,7 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
         results.update(parts.target.after_training(parts.learner, parts.datamodule, run_dir))
         results["plots"] = [str(p) for p in _plots(parts, run_dir, loggers)]
         results["checkpoint"] = str(run_dir / "checkpoints" / "last.ckpt")
-        choices = _choices()
+        choices = dict(context.choices)
         if choices:
             results["choices"] = choices
         if cfg.get("preset"):
@@ -210,16 +216,16 @@ def _run(cfg: DictConfig) -> dict[str, Any]:
         raise
     finally:
         results["wall_s"] = time.perf_counter() - t_start
-        if HydraConfig.initialized():
-            results["overrides"] = list(HydraConfig.get().overrides.task)
-        trackers.finish(loggers)
+        results["overrides"] = list(context.overrides)
+        notes = trackers.finish(loggers)
         path = run_dir / "results.json"
         if _is_rank_zero():
             path.write_text(json.dumps(results, indent=2, sort_keys=True, default=str))
         if "error" in results:
             log.error("run failed; what exists is in %s", run_dir)
-    if _is_rank_zero():
-        print(f"results: {path}")
+    console.say("\n".join(notes))
+    console.say(console.metrics_table(results))
+    console.say(f"results: {path}")
     return results
 
 
@@ -229,19 +235,6 @@ def _size(loader: Any) -> int | None:
         return len(loader.dataset)
     except (TypeError, AttributeError):
         return None
-
-
-def _overrides() -> list[str]:
-    """What the user set on the command line (Hydra's task overrides); empty outside Hydra."""
-    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
-
-
-def _choices() -> dict[str, str]:
-    """The option chosen in each config group (dataset: digits, neuron: lif, ...)."""
-    if not HydraConfig.initialized():
-        return {}
-    return {k: str(v) for k, v in HydraConfig.get().runtime.choices.items()
-            if v is not None and not k.startswith("hydra/")}
 
 
 def paper_reference(cfg: DictConfig, choices: dict[str, str]) -> dict[str, Any]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import netrc
 import os
+import warnings
 from pathlib import Path
 
 from pytorch_lightning.loggers import CSVLogger, Logger, WandbLogger
@@ -32,16 +33,55 @@ def wandb_logger(save_dir: str | Path, project: str = "snnexp", name: str | None
     check(mode in WANDB_MODES, "logger.wandb.mode", mode, f"choose one of {list(WANDB_MODES)}")
     if mode == "auto":
         mode = os.environ.get("WANDB_MODE") or ("online" if wandb_has_credentials() else "offline")
-    return WandbLogger(project=project, name=name, save_dir=str(save_dir), mode=mode, tags=list(tags or []))
+    logger = WandbLogger(project=project, name=name, save_dir=str(save_dir), mode=mode, tags=list(tags or []))
+    # Lightning always passes anonymous=None, which wandb >= 0.19 warns about on every run ("has no effect").
+    if getattr(logger, "_wandb_init", {}).get("anonymous", "unset") is None:
+        del logger._wandb_init["anonymous"]
+    return logger
 
 
 def csv_logger(save_dir: str | Path) -> CSVLogger:
-    """Writes <save_dir>/metrics.csv (one row per logging call) and hparams.yaml."""
-    return CSVLogger(save_dir=str(save_dir), name="", version="")
+    """Writes <save_dir>/metrics.csv (one row per logging call) and hparams.yaml.
+
+    Lightning warns "Previous log files in this directory will be deleted" whenever the folder is
+    not empty, as a fresh run dir is (it holds .hydra/); it deletes only an old metrics.csv, so
+    the warning is kept for that case alone (the writer is created here, where we know which).
+    """
+    logger = CSVLogger(save_dir=str(save_dir), name="", version="")
+    with warnings.catch_warnings():
+        if not (Path(save_dir) / "metrics.csv").exists():
+            warnings.filterwarnings("ignore", message="Experiment logs directory .* exists and is not empty")
+        logger.experiment  # noqa: B018 (creates the writer, which checks the folder)
+    return logger
 
 
-def finish(loggers: list[Logger]) -> None:
-    """Close trackers (wandb's run must end before the next job of a sweep starts)."""
+def finish(loggers: list[Logger]) -> list[str]:
+    """Close trackers (wandb's run must end before the next job of a sweep starts).
+
+    Returns one line per tracker saying where its data went (replaces wandb's own summary).
+    """
+    notes = []
     for logger in loggers:
         if isinstance(logger, WandbLogger) and logger._experiment is not None:
-            logger.experiment.finish()
+            run = logger.experiment
+            notes.append(wandb_note(run))
+            run.finish()
+    return [n for n in notes if n]
+
+
+def wandb_note(run) -> str:
+    """`wandb: offline run in <dir> (upload it with: wandb sync <dir>)`, or the online run's URL."""
+    if getattr(run, "disabled", False) or not hasattr(run, "dir"):
+        return ""
+    if run.offline:
+        folder = _short(Path(run.dir).parent)  # <save_dir>/wandb/offline-run-<time>-<id>/files -> the run folder
+        return f"wandb: offline run, upload it with: wandb sync {folder}"
+    return f"wandb: {run.url}"
+
+
+def _short(path: Path) -> Path:
+    """`path` relative to the current folder when it lies below it."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path

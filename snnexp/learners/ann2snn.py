@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -136,6 +137,12 @@ class ANN2SNN(Learner):
         return configure(self.optimizer_factory, self.scheduler_factory, self.ann.parameters())
 
     # -- conversion -------------------------------------------------------------------------
+    def restored(self, datamodule: pl.LightningDataModule) -> None:
+        """The checkpoint holds the trained ANN; the SNN is its conversion, made again (deterministic:
+        the normalisation samples are drawn with `seed`)."""
+        datamodule.setup("fit")
+        self.convert(datamodule.train_dataloader())
+
     def on_fit_end(self) -> None:
         self.convert(self.trainer.datamodule.train_dataloader())
 

@@ -58,6 +58,10 @@ class Learner(pl.LightningModule):
         """Keys of `learner.*` that this run ignores (the experiment refuses them when set by the user)."""
         return set()
 
+    def restored(self, datamodule: pl.LightningDataModule) -> None:
+        """After a checkpoint was loaded into a fresh learner (snnexp.load): rebuild what a checkpoint
+        does not hold. Nothing by default; ann2snn converts its trained ANN again."""
+
     def extra_results(self, run_dir: Path) -> dict[str, Any]:
         return {}
 
