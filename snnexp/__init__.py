@@ -1,7 +1,7 @@
 """snnexp: configuration-driven experiments with spiking neural networks.
 
 The Python API (snnexp.api) beside the CLI (run.py), re-exported here:
-compose, build, run, load (-> Loaded), Parts, ConfigError, __version__.
+compose, build, run, load (-> Loaded), export (-> a NIR file), Parts, ConfigError, __version__.
 Imported on first use, so `import snnexp` and the CLI's `--help` stay fast.
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 _EXPORTS = {
-    "compose": "snnexp.api", "build": "snnexp.api", "run": "snnexp.api", "load": "snnexp.api",
+    "compose": "snnexp.api", "build": "snnexp.api", "run": "snnexp.api", "load": "snnexp.api", "export": "snnexp.api",
     "Loaded": "snnexp.api", "Parts": "snnexp.experiment", "ConfigError": "snnexp.errors",
     "__version__": "snnexp.version",
 }

@@ -28,7 +28,7 @@ from omegaconf.nodes import AnyNode
 
 from snnexp import experiment
 from snnexp.context import CONF, job_config
-from snnexp.errors import ConfigError, config_error
+from snnexp.errors import ConfigError, check, config_error
 from snnexp.experiment import Parts
 from snnexp.version import STAMP_KEY, __version__, check_compatible
 
@@ -143,6 +143,22 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu") -> Loaded:
     parts.learner.restored(parts.datamodule)  # e.g. ann2snn converts its ANN again
     learner = parts.learner.to(device).eval()
     return Loaded(learner.model, cfg, learner.encoder, learner, parts.datamodule, run_dir)  # ann2snn: its own input
+
+
+def export(run_dir: str | Path, to: str = "nir", path: str | Path | None = None, dt: float = 1e-4,
+           avg_pool: str = "avg") -> Path:
+    """A trained run's float model as a NIR graph (`to="nir"`), by default <run_dir>/export/net.nir.
+
+    dt: seconds per step in the graph; avg_pool "sum" writes average pools as SumPool2d (Norse 1.1
+    reads no AvgPool2d). Raises ConfigError naming what NIR cannot express (max-pool on spikes, ...).
+    """
+    from snnexp.deploy.nir import export_nir
+
+    check(to == "nir", "to", to, "the one export format is nir (Loihi's netx file comes from deploy=loihi)")
+    loaded = load(run_dir)
+    out = Path(path) if path is not None else Path(run_dir) / "export" / "net.nir"
+    export_nir(loaded.model, tuple(loaded.datamodule.in_shape), out, dt, avg_pool)
+    return out
 
 
 def _rebuild(cfg: DictConfig, config_path: Path) -> Parts:
