@@ -1,15 +1,15 @@
-"""The DVS pixel model on the CPU, compiled (numba): the same events as `dvs.dvs_pixels`, ~10x faster.
+"""The DVS pixel model on the CPU, compiled (numba): the same events as `dvs.dvs_pixels`, several times faster.
 
 `dvs.dvs_pixels` is the reference (torch, any device). This path gives the same events bit for bit
-(tests/encoding/test_dvs_cpu.py) and is faster for three reasons:
-- rendering, the pixel model and the framing run fused per render step, with no temporaries;
+(tests/encoding/test_dvs_cpu.py, tests/encoding/test_emulation_streams.py) because it does the
+same float32 operations in the same order (`dvs_numba`). It is faster because:
+- one image at a time goes through all render steps, rendering fused with the pixel model and
+  the framing: its state stays in the core's cache and nothing is materialised per step;
 - a pixel's log intensity is needed only when it may cross a threshold: each pixel keeps the
-  interval of intensities that cannot move it by C from its reference (a safety margin far above
-  float32 rounding), and only the pixels outside it are logged and run through the exact model.
-  The log is torch.log itself (its float32 log is not the C library's), called between the
-  compiled steps on the few values needed;
-- the images are split into slices converted by parallel threads (the compiled steps release
-  the GIL).
+  interval of intensities that cannot move it by C from its reference (with a margin far above
+  float32 rounding); only pixels outside it are logged (with the MKL log torch.log uses, so the
+  same values) and run through the exact model. Pixels that never see light are skipped;
+- slices of images are converted by parallel threads (the compiled code releases the GIL).
 """
 from __future__ import annotations
 
@@ -21,17 +21,18 @@ import numpy as np
 import torch
 from torch import Tensor
 
+try:  # the compiled steps; without numba the emulations run the torch reference (same events)
+    from snnexp.encoding import dvs_numba as nb
+except ImportError:
+    nb = None
+
 KINDS = ("shift", "scale", "frames")
 
 
 def available() -> bool:
     """Whether the compiled path can run: numba is installed and this torch's CPU log is MKL's
     (else the emulations use the torch reference, with the same events)."""
-    try:
-        from snnexp.encoding import dvs_numba
-    except ImportError:
-        return False
-    return dvs_numba.HAS_MKL_LOG
+    return nb is not None and nb.HAS_MKL_LOG
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,6 @@ class Render:
         if self.kind == "scale":
             return self.src[0] != 0
         # shift: pixel (y, x) reads rows iy + y + {0, 1} and columns ix + x + {0, 1} for every offset
-        from snnexp.encoding import dvs_numba as nb
-
         y0, x0 = int(self.iy.min()), int(self.ix.min())
         return nb.lit_shifted(self.src[0], y0, x0, int(self.iy.max()) - y0 + 2, int(self.ix.max()) - x0 + 2,
                               height, width)
@@ -94,8 +93,6 @@ def spans(lit: np.ndarray) -> np.ndarray:
 
 def _inputs(render: Render, sensor: Sensor, height: int, width: int) -> tuple:
     """The arguments the compiled range functions share: (render, spans, eps, steps, sensor)."""
-    from snnexp.encoding import dvs_numba as nb
-
     on = sensor.threshold_on.flatten().float().contiguous()
     off = sensor.threshold_off.flatten().float().contiguous()
     inv_on, inv_off = (1.0 / on).numpy(), (-1.0 / off).numpy()  # as dvs_pixels: reciprocal * (+-1)
@@ -127,8 +124,6 @@ def _parallel(work, ranges: list[tuple[int, int]]) -> list:
 def cpu_events(render: Render, sensor: Sensor, n: int, height: int, width: int,
                threads: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """Events of n images, sample-major, in emission order within a sample: (pixel i = (n*H + y)*W + x, t µs, p)."""
-    from snnexp.encoding import dvs_numba as nb
-
     render_args, spans_, eps, steps, sensor_args = _inputs(render, sensor, height, width)
 
     def work(n0: int, n1: int):
@@ -144,8 +139,6 @@ def cpu_frames(render: Render, sensor: Sensor, n: int, height: int, width: int, 
                noise: tuple[Tensor, Tensor, Tensor] | None = None, threads: int | None = None) -> np.ndarray:
     """out [n, T, 2, H, W] uint8, zeroed, += the frames of n images (+ noise events (pixel i, t, p)), as
     dvs.to_frames bins them, saturating at 255."""
-    from snnexp.encoding import dvs_numba as nb
-
     render_args, spans_, eps, steps, sensor_args = _inputs(render, sensor, height, width)
     pixels = height * width
     flat = out.reshape(n, out.shape[1], 2, pixels)  # a view: out is C-contiguous

@@ -61,6 +61,7 @@ class DVSEmulator:
     seed: int = 0
 
     converts_dataset: ClassVar[bool] = True
+    input_range: ClassVar[tuple[float, float]] = (0.0, 1.0)  # intensities (dataset.normalize=false)
 
     def __post_init__(self):
         check(int(self.T) >= 1, "T", self.T, "must be >= 1 time step")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor
@@ -41,6 +42,8 @@ def latency_encode(x: Tensor, T: int, mapping: str = "linear", threshold: float 
 @dataclass(frozen=True)
 class Latency:
     """`latency_encode` with fixed parameters; deterministic (the generator is not used)."""
+
+    input_range: ClassVar[tuple[float, float]] = (0.0, 1.0)  # intensities (dataset.normalize=false)
 
     T: int
     mapping: str = "linear"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor
@@ -23,6 +24,8 @@ def poisson_encode(x: Tensor, T: int, max_rate: float = 1.0, generator: torch.Ge
 @dataclass(frozen=True)
 class Poisson:
     """`poisson_encode` with fixed T and max_rate (spikes per step at intensity 1)."""
+
+    input_range: ClassVar[tuple[float, float]] = (0.0, 1.0)  # intensities (dataset.normalize=false)
 
     T: int
     max_rate: float = 1.0

@@ -19,8 +19,15 @@ def test_nmnist_records_read_back_through_tonic(tmp_path):
     assert ev["t"].tolist() == t.tolist() and ev["p"].tolist() == [1, 0, 1]
 
 
+# The fixtures hold a few recordings of every class, not the official counts: the runs say so by
+# their limits (which these fixtures fill exactly).
+FIXTURE_LIMITS = {NMNISTData: dict(limit_train=15, limit_val=5, limit_test=10),
+                  DVSGestureData: dict(limit_train=16, limit_val=6, limit_test=11), SHDData: {}}
+
+
 def make(cls, root, tmp_path, T=4, **kw):
-    dm = cls(root=str(root), batch_size=4, val_fraction=0.25, cache_dir=str(tmp_path / "cache"), **kw)
+    dm = cls(root=str(root), batch_size=4, val_fraction=0.25, cache_dir=str(tmp_path / "cache"),
+             **{**FIXTURE_LIMITS[cls], **kw})
     dm.use_encoder(Frames(T=T))
     return dm
 
@@ -54,9 +61,8 @@ def test_nmnist_options_change_the_cache_key(tmp_path):
 
 
 def test_missing_files_say_where_and_never_download(tmp_path):
-    dm = make(NMNISTData, tmp_path / "empty", tmp_path)
     with pytest.raises(ConfigError, match="dataset.download=true") as e:
-        dm.setup()
+        make(NMNISTData, tmp_path / "empty", tmp_path)  # at build time (use_encoder), before any work
     assert str(tmp_path / "empty" / "NMNIST") in str(e.value)
     with pytest.raises(ConfigError, match="dataset.root is not set"):
         NMNISTData(root=None).open(True)
