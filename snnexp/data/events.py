@@ -82,7 +82,6 @@ class EventDataModule(pl.LightningDataModule):
               f"{type(self).__name__} holds recorded events: use encoding=frames")
         self.framer = encoder
         self.in_shape = tuple(encoder.out_shape(tuple(type(self).in_shape)))
-        self.pools()  # missing, partial or truncated files fail here, before any work
         return encoder  # its __call__ turns [N, T, ...] batches time-first
 
     def open(self, train: bool):

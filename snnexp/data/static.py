@@ -96,7 +96,6 @@ class StaticImageDataModule(pl.LightningDataModule):
             check(hasattr(encoder, "convert"), "encoding", type(encoder).__name__,
                   f"{type(self).__name__} holds still images: choose an image encoding (e.g. saccade)")
             conversion_device(self.convert_device)
-        self.arrays()  # missing, truncated or corrupt files fail here, before any work
         if not getattr(encoder, "converts_dataset", False):
             return encoder
         self.converter = encoder
@@ -106,7 +105,7 @@ class StaticImageDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.splits is not None:
             return
-        arrays = self.arrays()
+        arrays = self.load()
         official_test = "test" in arrays
         pools = {"train": arrays["train"], **({"test": arrays["test"]} if official_test else {})}
         if self.converter is not None:  # a seed-independent prefix of each pool (all of it without limits)
@@ -135,13 +134,6 @@ class StaticImageDataModule(pl.LightningDataModule):
                 for name, idx in index.items()}
         first = pools[source["test"]][0][index["test"][:1]]
         self.first_test_image = torch.as_tensor(first, dtype=torch.float32)  # [1, C, H, W] for extra_plots
-        self._arrays = None  # the splits hold what they need
-
-    def arrays(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """`load()`, once."""
-        if getattr(self, "_arrays", None) is None:
-            self._arrays = self.load()
-        return self._arrays
 
     def _prefix(self, x: np.ndarray, y: np.ndarray, test_fraction: float | None) -> tuple[np.ndarray, np.ndarray]:
         n = stratified_prefix(y, self.limits, self.val_fraction, test_fraction)

@@ -35,8 +35,10 @@ def test_truncated_or_corrupt_idx_names_the_file(tmp_path, gz, damage, words):
     root = make_idx_set(tmp_path / "fm", gz=gz)
     path = root / (TRAIN_IMAGES + (".gz" if gz else ""))
     damage(path)
+    dm = FashionMNIST(root=str(root))
+    dm.use_encoder(Poisson(T=4))
     with pytest.raises(ConfigError, match=words) as e:
-        FashionMNIST(root=str(root)).use_encoder(Poisson(T=4))  # experiment.build's call: before any training
+        dm.setup()  # at the start of fit, before any training
     assert str(path) in str(e.value) and "dataset.download=true" in str(e.value)
 
 
@@ -70,18 +72,23 @@ def test_truncated_cifar_batch_names_the_file(tmp_path):
 # -- recorded event sets: a partial download or extraction -------------------------------------
 
 def nmnist(tmp_path, **limits):
-    dm = NMNISTData(root=str(tmp_path / "data"), cache_dir=str(tmp_path / "cache"), val_fraction=0.25, **limits)
-    return dm
+    return NMNISTData(root=str(tmp_path / "data"), cache_dir=str(tmp_path / "cache"), val_fraction=0.25, **limits)
+
+
+def set_up(dm):
+    """What fit does first: the datamodule gets its encoder, then sets up (files checked, then framed)."""
+    dm.use_encoder(Frames(T=4))
+    dm.setup()
 
 
 def test_nmnist_fixture_passes_with_limits_and_fails_as_a_full_dataset(tmp_path):
     write_nmnist(tmp_path / "data")  # 20 + 10 recordings of the official 60,000 + 10,000
-    nmnist(tmp_path, limit_train=15, limit_val=5, limit_test=10).use_encoder(Frames(T=4))
+    set_up(nmnist(tmp_path, limit_train=15, limit_val=5, limit_test=10))
     with pytest.raises(ConfigError, match=r"holds 20 recordings, the official train split has 60000") as e:
-        nmnist(tmp_path).use_encoder(Frames(T=4))
+        set_up(nmnist(tmp_path))
     assert "NMNIST/Train" in str(e.value) and "dataset.limit_train" in str(e.value)
     with pytest.raises(ConfigError, match=r"holds 20 recordings, the limits need 24"):  # limits beyond what is there
-        nmnist(tmp_path, limit_train=18, limit_val=6, limit_test=10).use_encoder(Frames(T=4))
+        set_up(nmnist(tmp_path, limit_train=18, limit_val=6, limit_test=10))
 
 
 def test_nmnist_missing_class_and_truncated_recording(tmp_path):
@@ -89,14 +96,14 @@ def test_nmnist_missing_class_and_truncated_recording(tmp_path):
     limits = dict(limit_train=12, limit_val=4, limit_test=2)
     shutil.rmtree(root / "NMNIST" / "Test" / "9")  # extraction stopped before the last class
     with pytest.raises(ConfigError, match=r"no recordings of class\(es\) \[9\]") as e:
-        nmnist(tmp_path, **limits).use_encoder(Frames(T=4))
+        set_up(nmnist(tmp_path, **limits))
     assert "NMNIST/Test" in str(e.value)
     write_nmnist(tmp_path / "data", per_class=2)
     bad = root / "NMNIST" / "Test" / "0" / "00000.bin"
     truncate(bad, -2)  # the last file written when the extraction stopped
     dm = nmnist(tmp_path, limit_train=12, limit_val=4, limit_test=20)  # reads every test recording
     with pytest.raises(ConfigError, match="not a whole number of 5-byte events") as e:
-        dm.use_encoder(Frames(T=4))
+        set_up(dm)
     assert str(bad) in str(e.value)
 
 
@@ -106,20 +113,20 @@ def test_dvs_gesture_missing_split_and_truncated_npy(tmp_path):
     bad = root / "DVSGesture" / "ibmGestureTest" / "user30_fluorescent" / "3.npy"
     truncate(bad, -16)
     with pytest.raises(ConfigError, match="promises") as e:
-        DVSGestureData(root=str(root), cache_dir=str(tmp_path / "c"), **limits).use_encoder(Frames(T=4))
+        set_up(DVSGestureData(root=str(root), cache_dir=str(tmp_path / "c"), **limits))
     assert str(bad) in str(e.value)
     shutil.rmtree(root / "DVSGesture" / "ibmGestureTest")
     with pytest.raises(ConfigError, match="no data files") as e:
-        DVSGestureData(root=str(root), cache_dir=str(tmp_path / "c"), **limits).use_encoder(Frames(T=4))
+        set_up(DVSGestureData(root=str(root), cache_dir=str(tmp_path / "c"), **limits))
     assert "ibmGestureTest" in str(e.value)
 
 
 def test_dvs_gesture_fixture_needs_limits(tmp_path):
     root = write_dvs_gesture(tmp_path / "data")
     with pytest.raises(ConfigError, match="the official train split has 1077"):
-        DVSGestureData(root=str(root), cache_dir=str(tmp_path / "c")).use_encoder(Frames(T=4))
+        set_up(DVSGestureData(root=str(root), cache_dir=str(tmp_path / "c")))
     os.remove(root / "DVSGesture" / "ibmGestureTrain" / "user01_fluorescent" / "10.npy")
     os.remove(root / "DVSGesture" / "ibmGestureTrain" / "user02_fluorescent" / "10.npy")
     with pytest.raises(ConfigError, match=r"class\(es\) \[10\]"):
-        DVSGestureData(root=str(root), cache_dir=str(tmp_path / "c"), limit_train=10, limit_val=2,
-                       limit_test=11).use_encoder(Frames(T=4))
+        set_up(DVSGestureData(root=str(root), cache_dir=str(tmp_path / "c"), limit_train=10, limit_val=2,
+                              limit_test=11))

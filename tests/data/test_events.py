@@ -61,8 +61,9 @@ def test_nmnist_options_change_the_cache_key(tmp_path):
 
 
 def test_missing_files_say_where_and_never_download(tmp_path):
+    dm = make(NMNISTData, tmp_path / "empty", tmp_path)
     with pytest.raises(ConfigError, match="dataset.download=true") as e:
-        make(NMNISTData, tmp_path / "empty", tmp_path)  # at build time (use_encoder), before any work
+        dm.setup()
     assert str(tmp_path / "empty" / "NMNIST") in str(e.value)
     with pytest.raises(ConfigError, match="dataset.root is not set"):
         NMNISTData(root=None).open(True)
