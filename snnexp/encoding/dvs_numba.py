@@ -17,7 +17,7 @@ import numba
 import numpy as np
 import torch
 from llvmlite import binding, ir
-from numba import types
+from numba import types, uintp
 from numba.core import cgutils
 from numba.extending import intrinsic
 
@@ -129,13 +129,15 @@ def render_row(kind, src, ix, iy, wx, wy, k, n, y, x0, x1, eps, row):
     (ix[k], iy[k]) plus bilinear weights (wx[k], wy[k]): lerp along x in two rows, then along y
     (emulation._shift). SCALE (flicker): src[0, n] * wx[k]. FRAMES: src[k, n], rendered by torch.
     """
+    x0, x1 = uintp(x0), uintp(x1)  # unsigned indices: numba checks signed ones for wraparound, which stops vectorising
     if kind == SHIFT:
         r, c = iy[k] + y, ix[k]
         gx, from_end_x = _lerp_weight(wx[k])
         gy, from_end_y = _lerp_weight(wy[k])
         above, below = src[0, n, r], src[0, n, r + 1]
         for x in range(x0, x1):
-            a0, a1, b0, b1 = above[c + x], above[c + x + 1], below[c + x], below[c + x + 1]
+            i = uintp(c + x)
+            a0, a1, b0, b1 = above[i], above[i + uintp(1)], below[i], below[i + uintp(1)]
             top = _fma(gx, a1 - a0, a1 if from_end_x else a0)
             bottom = _fma(gx, b1 - b0, b1 if from_end_x else b0)
             row[x] = _fma(gy, bottom - top, bottom if from_end_y else top) + eps
@@ -226,13 +228,14 @@ def emulate_image(render, n, spans, eps, steps, sensor, state, events):
         # the pixels that may cross: intensity + eps outside (lo, hi); the previous and current values logged
         count = 0
         for y in range(height):
-            x0, x1 = spans[n, y, 0], spans[n, y, 1]
+            x0, x1 = uintp(spans[n, y, 0]), uintp(spans[n, y, 1])
             if x0 >= x1:
                 continue
             render_row(kind, src, ix, iy, wx, wy, k, n, y, x0, x1, eps, row)
-            base, inside = y * width, 0
+            base, inside = uintp(y * width), 0
             for x in range(x0, x1):  # no branch, so it vectorises: most rows have no candidate
-                inside += (lo[base + x] < row[x]) & (row[x] < hi[base + x])  # False for NaN
+                q = base + x
+                inside += (lo[q] < row[x]) & (row[x] < hi[q])  # False for NaN
             if inside < x1 - x0:
                 for x in range(x0, x1):
                     v = row[x]
@@ -248,8 +251,8 @@ def emulate_image(render, n, spans, eps, steps, sensor, state, events):
         log_f32(cand_x, 2 * count, scratch)
         t0, dt, t_end = t0s[k], dts[k], t_ends[k]
         for i in range(count):  # dvs_pixels' update for these pixels, step by step the same float32 operations
-            q = cand_q[i]
-            prev, cur, r = cand_x[2 * i], cand_x[2 * i + 1], ref[q]
+            q, j = uintp(cand_q[i]), uintp(2 * i)
+            prev, cur, r = cand_x[j], cand_x[j + uintp(1)], ref[q]
             diff = cur - r
             m = _max_nan(_floor(diff * inv_on[q]), _floor(diff * inv_off[q]))
             if m == 0:  # False for NaN, as torch's nonzero
