@@ -5,7 +5,9 @@
 
 Uses Fashion-MNIST's test images when found (as snnexp's dataset=fashion_mnist finds them), else
 random sparse images; converts them as a datamodule does (`convert`, frames T = 8) and prints one
-line per emulation: the median of --repeats runs. --baseline REV also loads the emulation code
+line per emulation: the median of --repeats runs, in images per second of wall time and per
+CPU-second (process time, all threads: what the load of other processes changes least; on an
+idle machine, wall images/s ~ threads x images per CPU-second when the threads scale). --baseline REV also loads the emulation code
 of git revision REV (its encoding/emulation.py and dvs.py, as a package beside this one) and
 times it interleaved with the current code, run by run, so both see the same machine load
 (other processes share it: the load average is printed at the start and the end).
@@ -79,21 +81,24 @@ def main() -> None:
     print(f"{len(x)} {source}; torch threads {args.threads}; {args.repeats} repeats; load average {os.getloadavg()}")
     for name in NAMES:
         seconds: dict[str, list[float]] = {v: [] for v in versions}
+        cpu: dict[str, list[float]] = {v: [] for v in versions}
         frames = {}
         for label, module in versions.items():
             getattr(module, name)(T=8).convert(x[:64])  # warm-up (the compiled path compiles or loads once)
         for _ in range(args.repeats):
             for label, module in versions.items():
                 enc = getattr(module, name)(T=8)
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 frames[label] = enc.convert(x)
                 seconds[label].append(time.perf_counter() - t0)
+                cpu[label].append(time.process_time() - c0)
         events = emulation.__dict__[name](T=8).events(torch.as_tensor(x[:512])).counts().float()
         same = all(np.array_equal(f, frames["new"]) for f in frames.values())
         for label in versions:
             rate = [len(x) / s for s in seconds[label]]
+            per_cpu = statistics.median(len(x) / s for s in cpu[label])
             print(f"{name.lower():9s} {label:14s} {statistics.median(rate):8.0f} images/s "
-                  f"(runs {', '.join(f'{r:.0f}' for r in rate)})")
+                  f"(runs {', '.join(f'{r:.0f}' for r in rate)}); {per_cpu:.0f} images per CPU-second")
         print(f"{'':9s} events/image {events.mean():.0f} (median {events.median():.0f}); frames "
               f"{tuple(frames['new'].shape[1:])}" + ("; identical frames" if len(versions) > 1 and same else "")
               + ("; FRAMES DIFFER" if not same else ""))

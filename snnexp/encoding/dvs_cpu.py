@@ -156,9 +156,11 @@ def cpu_frames(render: Render, sensor: Sensor, n: int, height: int, width: int, 
 
 def shift_render(scene: Tensor, pad: int, offsets: list[tuple[float, float]]) -> Render:
     """`Render` of a camera moved by offsets (dx, dy) pixels over scene [N, H, W] padded by `pad` (emulation._shift)."""
-    padded = torch.nn.functional.pad(scene, (pad, pad, pad, pad))
+    n, height, width = scene.shape
+    padded = np.zeros((1, n, height + 2 * pad, width + 2 * pad), np.float32)  # calloc: untouched zeros cost nothing
+    padded[0, :, pad:pad + height, pad:pad + width] = scene.numpy()
     ix, iy = [math.floor(dx) for dx, _ in offsets], [math.floor(dy) for _, dy in offsets]
-    return Render("shift", padded.unsqueeze(0).contiguous().numpy(),
+    return Render("shift", padded,
                   ix=np.array(ix) + pad, iy=np.array(iy) + pad,
                   wx=np.array([dx - a for (dx, _), a in zip(offsets, ix)], np.float32),  # torch.lerp's float weight
                   wy=np.array([dy - b for (_, dy), b in zip(offsets, iy)], np.float32))
