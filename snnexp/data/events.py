@@ -101,9 +101,8 @@ class EventDataModule(pl.LightningDataModule):
         the run frames (all, or a fixed selection when limits are set). Opened once."""
         if getattr(self, "_pools", None) is None:
             pools = {"train": self.open(True), "test": self.open(False)}
-            limited = self.limits["train"] is not None and self.limits["val"] is not None
-            needed = {"train": random_prefix(10 ** 12, self.limits["train"], self.limits["val"], self.val_fraction)
-                      if limited else None, "test": self.limits["test"]}
+            needed = {"train": random_prefix(self.limits["train"], self.limits["val"], self.val_fraction),
+                      "test": self.limits["test"]}
             picked = {name: pool_index(len(ds), needed[name] or len(ds)) for name, ds in pools.items()}
             if self.official is not None:
                 for name, ds in pools.items():

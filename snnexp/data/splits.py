@@ -60,12 +60,12 @@ def stratified_prefix(labels: np.ndarray, limits: dict[str, int | None], val_fra
     return len(labels)
 
 
-def random_prefix(size: int, limit_train: int | None, limit_val: int | None, val_fraction: float) -> int:
-    """The smallest number of recordings whose random split (n_val = max(1, round(val_fraction * n)))
-    holds at least limit_train and limit_val; all of them when either is unlimited."""
+def random_prefix(limit_train: int | None, limit_val: int | None, val_fraction: float) -> int | None:
+    """The fewest recordings whose random split (n_val = max(1, round(val_fraction * n))) holds at least
+    limit_train and limit_val; None (all of them) when either is unlimited."""
     if limit_train is None or limit_val is None:
-        return size
+        return None
     n = int(limit_train) + int(limit_val)
-    while n < size and (max(1, round(val_fraction * n)) < limit_val or n - max(1, round(val_fraction * n)) < limit_train):
+    while max(1, round(val_fraction * n)) < limit_val or n - max(1, round(val_fraction * n)) < limit_train:
         n += 1
-    return min(n, size)
+    return n

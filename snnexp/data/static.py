@@ -117,6 +117,7 @@ class StaticImageDataModule(pl.LightningDataModule):
         source = {"train": "train", "val": "train", "test": "test" if official_test else "train"}
         if official_test:
             index["test"] = np.arange(len(pools["test"][1]))
+        whole_train = index["train"]
         index = {name: idx[: self.limits[name] or len(idx)] for name, idx in index.items()}
         if self.converter is not None:
             frames = {pool: self._converted(pool, xs) for pool, (xs, _) in pools.items()}
@@ -125,7 +126,7 @@ class StaticImageDataModule(pl.LightningDataModule):
         else:
             mean, std = 0.0, 1.0
             if self.normalize:  # zero mean, unit variance per channel, from the training part only
-                x_train = x[index["train"]]
+                x_train = x[whole_train]
                 mean = x_train.mean(axis=(0, 2, 3), keepdims=True)
                 std = x_train.std(axis=(0, 2, 3), keepdims=True) + 1e-8
             self.splits = {
