@@ -22,13 +22,19 @@ def batch_dir(folder: Path) -> Path:
 
 def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """One pickle batch: {b"data": uint8 [n, 3072] (R, G, B planes of 32x32), b"labels": [n]} -> ([n, 3, 32, 32], [n])."""
-    with open(path, "rb") as f:
-        batch = pickle.load(f, encoding="bytes")
+    again = "Delete the folder and fetch it again (dataset.download=true), or extract the archive again."
     try:
-        data, labels = batch[b"data"], batch[b"labels"]
-    except (KeyError, TypeError):
-        raise ConfigError(f"{path} is not a CIFAR-10 python batch (no b'data' / b'labels')") from None
-    return np.asarray(data, dtype=np.uint8).reshape(-1, 3, 32, 32), np.asarray(labels, dtype=np.int64)
+        with open(path, "rb") as f:
+            batch = pickle.load(f, encoding="bytes")
+    except (EOFError, pickle.UnpicklingError, ValueError, OSError) as e:
+        raise ConfigError(f"{path} is truncated or corrupt ({type(e).__name__}: {e}). {again}") from None
+    try:
+        data, labels = np.asarray(batch[b"data"], dtype=np.uint8), np.asarray(batch[b"labels"], dtype=np.int64)
+    except (KeyError, TypeError, IndexError):
+        raise ConfigError(f"{path} is not a CIFAR-10 python batch (no b'data' / b'labels'). {again}") from None
+    if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
+        raise ConfigError(f"{path} holds data {data.shape} and {len(labels)} labels, not [n, 3072] and n. {again}")
+    return data.reshape(-1, 3, 32, 32), labels
 
 
 class CIFAR10(FileImageDataModule):

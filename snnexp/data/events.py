@@ -8,6 +8,8 @@ dataset.download=true.
 """
 from __future__ import annotations
 
+import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -15,70 +17,33 @@ import pytorch_lightning as pl
 import tonic
 from torch.utils.data import DataLoader
 
-from snnexp.data.cache import FrameDataset, cache_root, cached_array
+from snnexp.data.cache import FrameDataset, cache_root, cached_array, code_version
+from snnexp.data.loaders import loader, pin
+from snnexp.data.recordings import DVSGesture, NMNIST, SHD, Official, check_complete
+from snnexp.data.splits import random_prefix
 from snnexp.errors import ConfigError, check
 
 
-class LocalFirst:
-    """Mixin for a Tonic dataset class: serve files already extracted in its folder, download only if asked.
-
-    Tonic's own check wants the archives too (N-MNIST: train.zip/test.zip and >= 10,000 .bin
-    files), so a user with only the extracted folder would trigger a download.
-    """
-
-    def __init__(self, save_to: str, *args, fetch: bool = False, **kwargs):
-        self.fetch = fetch
-        super().__init__(save_to, *args, **kwargs)
-
-    def extracted(self) -> bool:
-        raise NotImplementedError
-
-    def where(self) -> Path:
-        return Path(self.location_on_system, getattr(self, "folder_name", ""))
-
-    def _check_exists(self) -> bool:
-        return self.extracted() or super()._check_exists()
-
-    def download(self) -> None:
-        if not self.fetch:
-            raise ConfigError(
-                f"{type(self).__name__}: no data files in {self.where()} (dataset.root={Path(self.location_on_system).parent}). "
-                f"Set dataset.root to the folder that holds {type(self).__name__}/, or dataset.download=true.")
-        super().download()
-
-
-class NMNIST(LocalFirst, tonic.datasets.NMNIST):
-    """tonic.datasets.NMNIST that also reads <root>/NMNIST/{Train,Test}/<digit>/*.bin alone."""
-
-    def extracted(self) -> bool:
-        return any(self.where().glob("*/*.bin"))
-
-
-class DVSGesture(LocalFirst, tonic.datasets.DVSGesture):
-    """tonic.datasets.DVSGesture that also reads <root>/DVSGesture/ibmGesture{Train,Test}/user*_*/<label>.npy alone."""
-
-    def extracted(self) -> bool:
-        return any(self.where().glob("user*/*.npy"))
-
-
-class SHD(LocalFirst, tonic.datasets.SHD):
-    """tonic.datasets.SHD that also reads <root>/SHD/shd_{train,test}.h5 without the zips."""
-
-    def where(self) -> Path:
-        return Path(self.location_on_system, self.data_filename)
-
-    def extracted(self) -> bool:
-        return self.where().is_file()
+def pool_index(size: int, n: int) -> np.ndarray:
+    """The recordings a prefix of n takes: all in file order, or n spread over the pool by a fixed
+    shuffle (the same for every seed; Tonic lists recordings class by class), in file order."""
+    return np.arange(size) if n >= size else np.sort(np.random.default_rng(0).permutation(size)[:n])
 
 
 class EventDataModule(pl.LightningDataModule):
     """A Tonic dataset framed once (cached): samples [T, P, H, W], official test split, val from train.
 
-    val_fraction of the training recordings (random, from `seed`) are held out for validation;
-    limit_* keep the first n of a split. denoise_us: tonic.transforms.Denoise(filter_time)
-    before framing (needs x and y), null = off. The model reads in_shape (the sensor's P, H, W)
+    Each pool (the official train and test recordings) is framed once, independently of the
+    seed, and cached; val_fraction of the training recordings (random, from `seed`) are then held
+    out for validation, and limit_* keep the first n of a split. With limit_train and limit_val
+    set, only as many training recordings as they need are framed (a fixed selection, the same
+    for every seed; likewise limit_test). The folder must be complete (`recordings.check_complete`).
+    denoise_us: tonic.transforms.Denoise(filter_time) before framing (needs x and y), null = off.
+    pin_memory: null = on when CUDA is available. The model reads in_shape (the sensor's P, H, W)
     and num_classes from here.
     """
+
+    official: Official | None = None  # a complete download, for datasets of one file per recording
 
     in_shape: tuple[int, ...]
     num_classes: int
@@ -87,7 +52,7 @@ class EventDataModule(pl.LightningDataModule):
     def __init__(self, root: str | None = None, download: bool = False, batch_size: int = 64, num_workers: int = 0,
                  val_fraction: float = 0.1, seed: int = 0, limit_train: int | None = None,
                  limit_val: int | None = None, limit_test: int | None = None, denoise_us: float | None = None,
-                 cache_dir: str | None = None):
+                 cache_dir: str | None = None, pin_memory: bool | None = None):
         super().__init__()
         check(int(batch_size) >= 1, "dataset.batch_size", batch_size, "must be >= 1")
         check(0 < val_fraction < 1, "dataset.val_fraction", val_fraction, "must be in (0, 1)")
@@ -99,6 +64,7 @@ class EventDataModule(pl.LightningDataModule):
         self.val_fraction, self.seed = val_fraction, int(seed)
         self.limits = {"train": limit_train, "val": limit_val, "test": limit_test}
         self.denoise_us, self.cache_dir = denoise_us, cache_dir
+        self.pin_memory = pin(pin_memory)
         self.framer = None
         self.splits: dict[str, FrameDataset] | None = None
 
@@ -122,30 +88,57 @@ class EventDataModule(pl.LightningDataModule):
         if not self.root and not self.download:
             raise ConfigError(f"dataset.root is not set: {type(self).__name__} is read from dataset.root "
                               f"(Tonic's layout, e.g. <root>/{self.folder}/...); or set dataset.download=true")
-        return self.tonic_dataset(str(Path(self.root or "data").expanduser()), train)
+        try:
+            return self.tonic_dataset(str(Path(self.root or "data").expanduser()), train)
+        except OSError as e:  # e.g. h5py on a truncated SHD file
+            raise ConfigError(f"{type(self).__name__}: cannot read {getattr(e, 'filename', None) or e} ({e}): a partial "
+                              f"download? Download it again, or delete it and set dataset.download=true.") from None
 
     folder: str  # Tonic's folder name under the root
+
+    def pools(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """The train and test recordings (Tonic datasets), checked complete, and the recordings of each
+        the run frames (all, or a fixed selection when limits are set). Opened once."""
+        if getattr(self, "_pools", None) is None:
+            pools = {"train": self.open(True), "test": self.open(False)}
+            needed = {"train": random_prefix(self.limits["train"], self.limits["val"], self.val_fraction),
+                      "test": self.limits["test"]}
+            picked = {name: pool_index(len(ds), needed[name] or len(ds)) for name, ds in pools.items()}
+            if self.official is not None:
+                for name, ds in pools.items():
+                    check_complete(ds, name, self.official, needed[name], picked[name])
+            self._pools = (pools, picked)
+        return self._pools
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits is not None:
             return
         check(self.framer is not None, "encoding", None, f"{type(self).__name__} needs encoding=frames")
-        train, test = self.open(True), self.open(False)
-        order = np.random.default_rng(self.seed).permutation(len(train))
-        n_val = max(1, round(self.val_fraction * len(train)))
-        index = {"train": np.sort(order[n_val:]), "val": np.sort(order[:n_val]), "test": np.arange(len(test))}
-        self.sources = {"train": train, "val": train, "test": test}
-        self.splits = {}
-        for name, idx in index.items():
-            idx = idx[: self.limits[name] or len(idx)]
-            ds = self.sources[name]
-            key = (f"{self.framer!r}|{type(self).__name__}|{self.options()}|denoise={self.denoise_us}|"
-                   f"{Path(ds.location_on_system).resolve()}|{len(ds)}|{idx.tolist()}")
-            frames = cached_array(cache_root(self.cache_dir), f"{type(self).__name__.lower()}-{name}", key,
-                                  lambda: np.stack([self.frames_of(ds, int(i)) for i in idx]))
-            labels = np.array([self.label_of(ds, int(i)) for i in idx], np.int64)
-            self.splits[name] = FrameDataset(frames, labels)
-        self.plot_sample = (test, 0)
+        pools, picked = self.pools()
+        test = pools["test"]
+        frames = {name: self._framed(name, ds, picked[name]) for name, ds in pools.items()}
+        labels = {name: np.array([self.label_of(ds, int(i)) for i in picked[name]], np.int64)
+                  for name, ds in pools.items()}
+        n = len(picked["train"])
+        order = np.random.default_rng(self.seed).permutation(n)
+        n_val = max(1, round(self.val_fraction * n))
+        index = {"train": np.sort(order[n_val:]), "val": np.sort(order[:n_val]), "test": np.arange(len(picked["test"]))}
+        source = {"train": "train", "val": "train", "test": "test"}
+        self.splits = {name: FrameDataset(frames[source[name]], labels[source[name]], idx[: self.limits[name] or len(idx)])
+                       for name, idx in index.items()}
+        self.plot_sample = (test, int(picked["test"][0]))
+
+    def _framed(self, pool: str, ds, picked: np.ndarray) -> np.ndarray:
+        """Frames of the picked recordings of a pool, from the cache; framed on a miss."""
+        files = ds.files()
+        stats = [os.stat(f) for f in files]
+        key = {"framer": repr(self.framer), "code": code_version(self.framer, self), "tonic": tonic.__version__,
+               "dataset": f"{type(self).__name__}|{self.options()}|denoise={self.denoise_us}",
+               "folder": str(Path(ds.location_on_system).resolve()),
+               "recordings": hashlib.sha1(repr([(f, s.st_size, s.st_mtime_ns) for f, s in zip(files, stats)]).encode()
+                                          ).hexdigest(), "picked": hashlib.sha1(picked.tobytes()).hexdigest()}
+        return cached_array(cache_root(self.cache_dir), f"{type(self).__name__.lower()}-{pool}", key,
+                            lambda: np.stack([self.frames_of(ds, int(i)) for i in picked]))
 
     @staticmethod
     def label_of(ds, i: int) -> int:
@@ -164,8 +157,7 @@ class EventDataModule(pl.LightningDataModule):
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         self.setup()
-        return DataLoader(self.splits[split], batch_size=self.batch_size, shuffle=shuffle,
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+        return loader(self.splits[split], self.batch_size, shuffle, self.num_workers, self.pin_memory)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", True)
@@ -185,7 +177,7 @@ class EventDataModule(pl.LightningDataModule):
         from snnexp.viz.events import plot_sample_events
 
         self.setup()
-        ds, i = self.plot_sample
+        ds, i = self.plot_sample  # test recording 0 of the split
         x, y = self.splits["test"][0]
         return plot_sample_events(self.events_of(ds, i), x.numpy(), run_dir / "plots", self.sensor_size[0],
                                   f"{type(self).__name__}, test sample 0 (label {y})")
@@ -201,6 +193,7 @@ class NMNISTData(EventDataModule):
     num_classes = 10
     sensor_size = tonic.datasets.NMNIST.sensor_size
     folder = "NMNIST"
+    official = Official({"train": 60_000, "test": 10_000}, classes=10)  # MNIST's images, one recording each
 
     def __init__(self, first_saccade_only: bool = False, stabilize: bool = False, **kwargs):
         super().__init__(**kwargs)
@@ -221,6 +214,9 @@ class DVSGestureData(EventDataModule):
     num_classes = 11
     sensor_size = tonic.datasets.DVSGesture.sensor_size
     folder = "DVSGesture"
+    # 98 training trials (users 1-23) and 24 test trials (users 24-29), 11 gestures each; one training
+    # gesture is missing from Tonic's cut: at least 1,077 and 264
+    official = Official({"train": 1_077, "test": 264}, classes=11)
 
     def tonic_dataset(self, root: str, train: bool):
         return DVSGesture(root, train=train, fetch=self.download)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +16,25 @@ SPLITS = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
 
 
 def read_idx(path: Path) -> np.ndarray:
-    """An IDX file (LeCun's format: 0x00 0x00, dtype 0x08 = ubyte, ndim; big-endian int32 sizes; data)."""
-    raw = gzip.open(path).read() if str(path).endswith(".gz") else Path(path).read_bytes()
+    """An IDX file (LeCun's format: 0x00 0x00, dtype 0x08 = ubyte, ndim; big-endian int32 sizes; data).
+
+    A truncated or corrupt file (raw or .gz) is a ConfigError naming it, never gzip's EOFError.
+    """
+    again = "Delete it and fetch it again (dataset.download=true), or copy a good one in its place."
+    try:
+        raw = gzip.open(path).read() if str(path).endswith(".gz") else Path(path).read_bytes()
+    except (EOFError, OSError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
+        raise ConfigError(f"{path} is truncated or not a valid gzip file ({e}). {again}") from None
     if len(raw) < 4 or raw[:3] != b"\x00\x00\x08":
-        raise ConfigError(f"{path} is not an IDX file of unsigned bytes (magic {raw[:4].hex()})")
+        raise ConfigError(f"{path} is not an IDX file of unsigned bytes (magic {raw[:4].hex()}). {again}")
     ndim = raw[3]
+    if len(raw) < 4 + 4 * ndim:
+        raise ConfigError(f"{path} is truncated: {len(raw)} bytes, its IDX header alone needs {4 + 4 * ndim}. {again}")
     shape = tuple(int(s) for s in np.frombuffer(raw, ">i4", count=ndim, offset=4))
+    expected = 4 + 4 * ndim + int(np.prod(shape))
+    if len(raw) != expected:
+        raise ConfigError(f"{path} holds {len(raw)} bytes, its IDX header {shape} promises {expected}: "
+                          f"{'truncated' if len(raw) < expected else 'corrupt'}. {again}")
     return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
@@ -55,8 +69,12 @@ class IDXImages(FileImageDataModule):
         folder = self.files_dir()
         out = {}
         for split, (images, labels) in SPLITS.items():
-            x = read_idx(find_idx(folder, images)).astype(np.float32)[:, None] / 255.0  # [M, 28, 28] -> [M, 1, 28, 28]
-            out[split] = (x, read_idx(find_idx(folder, labels)).astype(np.int64))
+            image_file, label_file = find_idx(folder, images), find_idx(folder, labels)
+            x, y = read_idx(image_file), read_idx(label_file)
+            if x.ndim != 3 or x.shape[1:] != (28, 28) or y.ndim != 1 or len(y) != len(x) or y.max(initial=0) > 9:
+                raise ConfigError(f"{image_file} ({x.shape}) and {label_file} ({y.shape}) are not a pair of 28x28 images "
+                                  f"and their labels 0..9. Fetch them again (dataset.download=true).")
+            out[split] = (x.astype(np.float32)[:, None] / 255.0, y.astype(np.int64))  # [M, 28, 28] -> [M, 1, 28, 28]
         return out
 
 

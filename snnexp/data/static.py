@@ -6,13 +6,14 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from sklearn.model_selection import train_test_split
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from snnexp.data.cache import FrameDataset, cache_root, cached_array, fingerprint
+from snnexp.data.cache import FrameDataset, cache_root, cached_array, code_version, fingerprint
 from snnexp.data.files import locate
+from snnexp.data.loaders import conversion_device, loader, pin
+from snnexp.data.splits import stratified_prefix, stratified_splits
 from snnexp.encoding.frames import TimeFirst
-from snnexp.errors import check
+from snnexp.errors import ConfigError, check
 
 
 class StaticImageDataModule(pl.LightningDataModule):
@@ -27,8 +28,14 @@ class StaticImageDataModule(pl.LightningDataModule):
     The model reads `in_shape` and `num_classes` from here.
 
     An encoder that converts whole datasets (`converts_dataset`: event-camera emulation) is
-    handed over by `use_encoder`: every split is then converted once, after the limits, and
-    cached in `cache_dir` (snnexp.data.cache); samples become frames [T, 2, H', W'].
+    handed over by `use_encoder`. Each pool of images (the official train and test sets, or all
+    images without an official test set) is then converted once, independently of the seed, on
+    `convert_device` (null: CUDA when available), and cached in `cache_dir` (snnexp.data.cache);
+    the seed's splits pick rows of it. With every limit of a pool's splits set, only the
+    smallest prefix of the pool those limits need is converted (snnexp.data.splits), and the
+    splits are drawn from that prefix. Samples become frames [T, 2, H', W'].
+
+    pin_memory: null = on when CUDA is available. Workers persist between epochs.
     """
 
     def __init__(
@@ -43,6 +50,8 @@ class StaticImageDataModule(pl.LightningDataModule):
         limit_test: int | None = None,
         normalize: bool = False,
         cache_dir: str | None = None,
+        pin_memory: bool | None = None,
+        convert_device: str | None = None,
     ):
         super().__init__()
         check(int(batch_size) >= 1, "dataset.batch_size", batch_size, "must be >= 1")
@@ -60,6 +69,8 @@ class StaticImageDataModule(pl.LightningDataModule):
         self.limits = {"train": limit_train, "val": limit_val, "test": limit_test}
         self.normalize = bool(normalize)
         self.cache_dir = cache_dir
+        self.pin_memory = pin(pin_memory)
+        self.convert_device = convert_device
         self.converter = None  # a dataset-level encoder, set by use_encoder
         self.splits: dict[str, Dataset] | None = None
 
@@ -73,12 +84,21 @@ class StaticImageDataModule(pl.LightningDataModule):
     # -- shared ---------------------------------------------------------------------------
     def use_encoder(self, encoder):
         """What the learner applies per batch: `encoder` itself, or for a dataset-level one
-        (kept here, applied in setup) the time-first step for its frames."""
+        (kept here, applied in setup) the time-first step for its frames. Refuses, before any
+        work, an encoder that needs intensities in [0, 1] with normalize=true."""
+        if self.normalize and getattr(encoder, "input_range", None) is not None:
+            lo, hi = encoder.input_range
+            name = type(encoder).__name__.lower()
+            raise ConfigError(
+                f"dataset.normalize=true is invalid with encoding={name}: normalize standardises the pixels to "
+                f"zero mean and unit variance (negative values), and {name} needs intensities in [{lo:g}, {hi:g}]. "
+                f"Set dataset.normalize=false, or use encoding=direct.")
+        if getattr(encoder, "converts_dataset", False):
+            check(hasattr(encoder, "convert"), "encoding", type(encoder).__name__,
+                  f"{type(self).__name__} holds still images: choose an image encoding (e.g. saccade)")
+            conversion_device(self.convert_device)
         if not getattr(encoder, "converts_dataset", False):
             return encoder
-        check(hasattr(encoder, "convert"), "encoding", type(encoder).__name__,
-              f"{type(self).__name__} holds still images: choose an image encoding (e.g. saccade)")
-        check(not self.normalize, "dataset.normalize", True, "event emulation needs intensities in [0, 1]")
         self.converter = encoder
         self.in_shape = tuple(encoder.out_shape(tuple(type(self).in_shape)))  # per-step shape of the frames
         return TimeFirst(int(encoder.T))
@@ -87,44 +107,53 @@ class StaticImageDataModule(pl.LightningDataModule):
         if self.splits is not None:
             return
         arrays = self.load()
-        x, y = arrays["train"]
-        if "test" in arrays:
-            x_test, y_test = arrays["test"]
+        official_test = "test" in arrays
+        pools = {"train": arrays["train"], **({"test": arrays["test"]} if official_test else {})}
+        if self.converter is not None:  # a seed-independent prefix of each pool (all of it without limits)
+            pools["train"] = self._prefix(*pools["train"], None if official_test else self.test_fraction)
+            if official_test and self.limits["test"] is not None:
+                pools["test"] = tuple(a[: self.limits["test"]] for a in pools["test"])
+        x, y = pools["train"]
+        index = stratified_splits(y, self.val_fraction, None if official_test else self.test_fraction, self.seed)
+        source = {"train": "train", "val": "train", "test": "test" if official_test else "train"}
+        if official_test:
+            index["test"] = np.arange(len(pools["test"][1]))
+        whole_train = index["train"]
+        index = {name: idx[: self.limits[name] or len(idx)] for name, idx in index.items()}
+        if self.converter is not None:
+            frames = {pool: self._converted(pool, xs) for pool, (xs, _) in pools.items()}
+            self.splits = {name: FrameDataset(frames[source[name]], pools[source[name]][1], idx)
+                           for name, idx in index.items()}
         else:
-            x, x_test, y, y_test = train_test_split(
-                x, y, test_size=self.test_fraction, stratify=y, random_state=self.seed)
-        if self.val_fraction > 0:
-            x_train, x_val, y_train, y_val = train_test_split(
-                x, y, test_size=self.val_fraction, stratify=y, random_state=self.seed)
-        else:  # every training image trains (e.g. Diehl & Cook's 60,000); no validation split
-            x_train, y_train, x_val, y_val = x, y, x[:0], y[:0]
-        parts = {"train": (x_train, y_train), "val": (x_val, y_val), "test": (x_test, y_test)}
-        if self.normalize:  # zero mean, unit variance per channel, from the training part only
-            mean = x_train.mean(axis=(0, 2, 3), keepdims=True)
-            std = x_train.std(axis=(0, 2, 3), keepdims=True) + 1e-8
-            parts = {k: ((xs - mean) / std, ys) for k, (xs, ys) in parts.items()}
-        self.splits = {}
-        for name, (xs, ys) in parts.items():
-            n = self.limits[name] or len(ys)
-            if self.converter is not None:
-                self.splits[name] = self._converted(name, xs[:n], ys[:n])
-                continue
-            self.splits[name] = TensorDataset(
-                torch.as_tensor(xs[:n], dtype=torch.float32), torch.as_tensor(ys[:n], dtype=torch.long))
-        self.first_test_image = torch.as_tensor(parts["test"][0][:1], dtype=torch.float32)  # [1, C, H, W] for extra_plots
+            mean, std = 0.0, 1.0
+            if self.normalize:  # zero mean, unit variance per channel, from the training part only
+                x_train = x[whole_train]
+                mean = x_train.mean(axis=(0, 2, 3), keepdims=True)
+                std = x_train.std(axis=(0, 2, 3), keepdims=True) + 1e-8
+            self.splits = {
+                name: TensorDataset(torch.as_tensor((pools[source[name]][0][idx] - mean) / std, dtype=torch.float32),
+                                    torch.as_tensor(pools[source[name]][1][idx], dtype=torch.long))
+                for name, idx in index.items()}
+        first = pools[source["test"]][0][index["test"][:1]]
+        self.first_test_image = torch.as_tensor(first, dtype=torch.float32)  # [1, C, H, W] for extra_plots
 
-    def _converted(self, split: str, images: np.ndarray, labels: np.ndarray) -> FrameDataset:
-        """The split's frames from the disk cache; converted by the dataset-level encoder on a miss."""
+    def _prefix(self, x: np.ndarray, y: np.ndarray, test_fraction: float | None) -> tuple[np.ndarray, np.ndarray]:
+        n = stratified_prefix(y, self.limits, self.val_fraction, test_fraction)
+        return x[:n], y[:n]
+
+    def _converted(self, pool: str, images: np.ndarray) -> np.ndarray:
+        """The pool's frames from the disk cache; converted by the dataset-level encoder on a miss."""
         images = np.ascontiguousarray(images, dtype=np.float32)
-        frames = cached_array(cache_root(self.cache_dir), f"{type(self).__name__.lower()}-{split}",
-                              f"{self.converter!r}|{fingerprint(images)}", lambda: self.converter.convert(images))
-        return FrameDataset(frames, labels)
+        device = conversion_device(self.convert_device)
+        key = {"converter": repr(self.converter), "code": code_version(self.converter), "images": fingerprint(images),
+               "device": device.type}  # CUDA's float32 log and division round differently from the CPU's
+        shape = (len(images), int(self.converter.T), *self.converter.out_shape(images.shape[1:]))
+        return cached_array(cache_root(self.cache_dir), f"{type(self).__name__.lower()}-{pool}", key,
+                            lambda: self.converter.convert(images, device=device), shape=shape)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         self.setup()
-        return DataLoader(
-            self.splits[split], batch_size=self.batch_size, shuffle=shuffle,
-            num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+        return loader(self.splits[split], self.batch_size, shuffle, self.num_workers, self.pin_memory)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

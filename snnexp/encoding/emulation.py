@@ -7,6 +7,8 @@ as `tonic.transforms.ToFrame(n_time_bins=T)` does.
 
 These encoders convert a whole dataset once (`converts_dataset = True`): the datamodule calls
 `convert` and caches the frames on disk under a key made of `repr(encoder)` (every parameter).
+On the CPU the pixel model runs compiled (`dvs_cpu`, same events as the torch reference
+`dvs.dvs_pixels`, which runs on any device, e.g. CUDA).
 """
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from snnexp.encoding.dvs import EventBatch, add_noise, dvs_pixels, to_frames
+from snnexp.encoding import dvs_cpu
+from snnexp.encoding.dvs import EventBatch, add_noise, dvs_pixels, from_pixels, noise_events, to_frames
 from snnexp.errors import check
 
 CHUNK = 256  # images per conversion batch: part of the result only through the noise stream
@@ -30,7 +33,7 @@ def luminance(x: Tensor) -> Tensor:
     if x.shape[1] == 1:
         return x[:, 0]
     check(x.shape[1] == 3, "dataset.in_shape", tuple(x.shape[1:]), "event emulation needs 1 (grey) or 3 (RGB) channels")
-    w = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype)
+    w = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype, device=x.device)
     return torch.einsum("nchw,c->nhw", x, w)
 
 
@@ -58,6 +61,7 @@ class DVSEmulator:
     seed: int = 0
 
     converts_dataset: ClassVar[bool] = True
+    input_range: ClassVar[tuple[float, float]] = (0.0, 1.0)  # intensities (dataset.normalize=false)
 
     def __post_init__(self):
         check(int(self.T) >= 1, "T", self.T, "must be >= 1 time step")
@@ -86,19 +90,48 @@ class DVSEmulator:
 
     def thresholds(self, height: int, width: int) -> tuple[Tensor, Tensor]:
         """Per-pixel ON and OFF thresholds [H, W], fixed by `seed` (one sensor for all images)."""
-        g = torch.Generator().manual_seed(int(self.seed))
+        g = torch.Generator().manual_seed(int(self.seed))  # on the CPU: the same sensor on any device
         c = torch.randn((2, height, width), generator=g) * self.threshold_sigma + self.threshold
         c = c.clamp_(min=0.1 * self.threshold)
         return c[0], c[1]
 
-    def events(self, x: Tensor, generator: torch.Generator | None = None) -> EventBatch:
-        """Events of images x [N, C, H, W] in [0, 1] (t in µs from 0 to the duration)."""
+    def cpu_render(self, scene: Tensor, times_us: Tensor) -> dvs_cpu.Render:
+        """How the compiled CPU path renders the scene: by default the frames of `render`, stacked.
+        Saccade and flicker render inside the compiled step instead (no [K+1, N, H, W] array)."""
+        return dvs_cpu.Render("frames", torch.stack(list(self.render(scene, times_us))).numpy())
+
+    def _setup(self, x: Tensor) -> tuple[Tensor, Tensor, dvs_cpu.Sensor]:
+        check(bool(x.amin() >= 0) and bool(x.amax() < math.inf), "images", "NaN, inf or negative pixels",  # NaN fails both
+              "event emulation needs finite intensities >= 0 (in [0, 1]; dataset.normalize=false)")
         m = self.margin_px
         scene = F.pad(luminance(x.float()), (m, m, m, m))  # [N, H+2m, W+2m]: the image on the sensor
         times = torch.linspace(0.0, self.duration, int(self.render_steps) + 1, dtype=torch.float64)
         on, off = self.thresholds(scene.shape[-2], scene.shape[-1])
+        return scene, times, dvs_cpu.Sensor(on, off, times, float(self.eps), float(self.refractory_us))
+
+    def _compiled(self, x: Tensor, kernel: bool | None) -> bool:
+        """The compiled CPU path for CPU tensors when numba is installed, unless kernel=False."""
+        use = x.device.type == "cpu" and dvs_cpu.available() if kernel is None else bool(kernel)
+        check(not use or x.device.type == "cpu", "kernel", kernel, f"the compiled path runs on the CPU, not {x.device}")
+        return use
+
+    def _signal(self, x: Tensor, kernel: bool | None) -> EventBatch:
+        """Events of images x [N, C, H, W] without noise, computed where x lies."""
+        scene, times, sensor = self._setup(x)
+        n, height, width = scene.shape
+        if self._compiled(x, kernel):
+            i, t, p = dvs_cpu.cpu_events(self.cpu_render(scene, times), sensor, n, height, width)
+            return from_pixels(i, t, p, n, height, width)
         logs = (torch.log(frame + self.eps) for frame in self.render(scene, times))
-        ev = dvs_pixels(logs, times, on, off, float(self.refractory_us))
+        return dvs_pixels(logs, times, sensor.threshold_on, sensor.threshold_off, sensor.refractory_us)
+
+    def events(self, x: Tensor, generator: torch.Generator | None = None, kernel: bool | None = None) -> EventBatch:
+        """Events of images x [N, C, H, W] in [0, 1] (t in µs from 0 to the duration), on x's device.
+
+        kernel: None = the compiled path on the CPU (when numba is installed), False = the torch
+        reference; both give the same events.
+        """
+        ev = self._signal(x, kernel)
         if self.noise_hz > 0:
             gen = generator or torch.Generator().manual_seed(int(self.seed) + 1)
             ev = add_noise(ev, float(self.noise_hz), self.duration, gen)
@@ -108,13 +141,25 @@ class DVSEmulator:
         """[N, C, H, W] images -> [T, N, 2, H', W'] float event counts."""
         return to_frames(self.events(x, generator), int(self.T)).transpose(0, 1).float()
 
-    def convert(self, images: np.ndarray) -> np.ndarray:
-        """[M, C, H, W] images -> [M, T, 2, H', W'] uint8 event counts (saturating at 255), in chunks."""
+    def convert(self, images: np.ndarray, device: str | torch.device = "cpu", kernel: bool | None = None) -> np.ndarray:
+        """[M, C, H, W] images -> [M, T, 2, H', W'] uint8 event counts (saturating at 255), in chunks.
+
+        device: where the conversion runs (the datamodule picks CUDA when there is one). On the CPU
+        the compiled path renders, emulates and frames in one pass; elsewhere the torch reference
+        runs there. The noise is drawn on the CPU from `seed`, per chunk, so it is the same anywhere.
+        """
+        device = torch.device(device)
         gen = torch.Generator().manual_seed(int(self.seed) + 1)
-        out = np.empty((len(images), int(self.T), *self.out_shape(images.shape[1:])), np.uint8)
+        out = np.zeros((len(images), int(self.T), *self.out_shape(images.shape[1:])), np.uint8)
         for i in range(0, len(images), CHUNK):
-            x = torch.as_tensor(images[i:i + CHUNK], dtype=torch.float32)
-            out[i:i + CHUNK] = to_frames(self.events(x, gen), int(self.T)).clamp_(max=255).numpy()
+            x = torch.as_tensor(images[i:i + CHUNK], dtype=torch.float32).to(device)
+            if not self._compiled(x, kernel):
+                out[i:i + CHUNK] = to_frames(self.events(x, gen, kernel=False), int(self.T)).clamp_(max=255).cpu().numpy()
+                continue
+            scene, times, sensor = self._setup(x)
+            n, height, width = scene.shape
+            noise = noise_events(n, height, width, float(self.noise_hz), self.duration, gen) if self.noise_hz > 0 else None
+            dvs_cpu.cpu_frames(self.cpu_render(scene, times), sensor, n, height, width, out[i:i + CHUNK], noise)
         return out
 
 
@@ -161,10 +206,16 @@ class Saccade(DVSEmulator):
 
     def render(self, scene: Tensor, times_us: Tensor) -> Iterator[Tensor]:
         h, w = scene.shape[-2:]
-        pad = 2 + math.ceil(self.amplitude_px)  # covers the largest offset
+        pad = self._pad()
         padded = F.pad(scene, (pad, pad, pad, pad))
         for dx, dy in self.path(times_us).tolist():
             yield _shift(padded, pad, h, w, dx, dy)
+
+    def _pad(self) -> int:
+        return 2 + math.ceil(self.amplitude_px)  # covers the largest offset
+
+    def cpu_render(self, scene: Tensor, times_us: Tensor) -> dvs_cpu.Render:
+        return dvs_cpu.shift_render(scene, self._pad(), self.path(times_us).tolist())
 
 
 @dataclass(frozen=True)
@@ -182,8 +233,15 @@ class Flicker(DVSEmulator):
         return float(self.duration_us)
 
     def render(self, scene: Tensor, times_us: Tensor) -> Iterator[Tensor]:
-        for t in times_us.tolist():
-            yield scene * abs(1.0 - 2.0 * t / self.duration_us)  # 1 -> 0 -> 1
+        for scale in self._scales(times_us):
+            yield scene * scale
+
+    def _scales(self, times_us: Tensor) -> list[float]:
+        return [abs(1.0 - 2.0 * t / self.duration_us) for t in times_us.tolist()]  # 1 -> 0 -> 1
+
+    def cpu_render(self, scene: Tensor, times_us: Tensor) -> dvs_cpu.Render:
+        return dvs_cpu.Render("scale", scene.unsqueeze(0).contiguous().numpy(),
+                              wx=np.array(self._scales(times_us), np.float32))  # torch's float scalar
 
 
 @dataclass(frozen=True)
@@ -203,11 +261,11 @@ class Rotation(DVSEmulator):
         return float(self.duration_us)
 
     def render(self, scene: Tensor, times_us: Tensor) -> Iterator[Tensor]:
-        n, h, w = scene.shape
-        img = scene.unsqueeze(1)  # [N, 1, H, W]
+        h, w = scene.shape[-2:]
+        channels = scene.unsqueeze(0)  # [1, N, H, W]: the images as channels share one grid (same values, faster)
         for t in times_us.tolist():
             a = math.radians(self.angle_deg) * math.sin(2 * math.pi * t / self.duration_us)
             theta = torch.tensor([[math.cos(a), -math.sin(a) * h / w, 0.0],
-                                  [math.sin(a) * w / h, math.cos(a), 0.0]], dtype=scene.dtype)
-            grid = F.affine_grid(theta.unsqueeze(0), [1, 1, h, w], align_corners=False).expand(n, h, w, 2)
-            yield F.grid_sample(img, grid, align_corners=False).squeeze(1)
+                                  [math.sin(a) * w / h, math.cos(a), 0.0]], dtype=scene.dtype, device=scene.device)
+            grid = F.affine_grid(theta.unsqueeze(0), [1, 1, h, w], align_corners=False)
+            yield F.grid_sample(channels, grid, align_corners=False)[0]

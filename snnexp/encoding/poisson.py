@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor
@@ -12,9 +13,14 @@ from snnexp.errors import check
 def poisson_encode(x: Tensor, T: int, max_rate: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
     """Bernoulli spikes with P(spike at a step) = clamp(x * max_rate, 0, 1).
 
-    x: [N, ...] intensities in [0, 1]; returns [T, N, ...] in x's dtype. The
-    mean over T estimates x * max_rate (Norse's poisson_encode, per-step form).
+    x: [N, ...] intensities in [0, 1]; returns [T, N, ...] in x's dtype, drawn on x's device
+    from `generator` (which must live there: the same seed then gives the same spikes on that
+    device, with no host round trip). The mean over T estimates x * max_rate (Norse's
+    poisson_encode, per-step form).
     """
+    if generator is not None and generator.device.type != x.device.type:
+        raise ValueError(f"poisson_encode: the generator is on {generator.device}, the input on {x.device}; "
+                         f"draw from torch.Generator(device=x.device)")
     p = (x * max_rate).clamp_(0, 1)
     u = torch.rand((T, *x.shape), generator=generator, device=x.device, dtype=x.dtype)
     return (u < p).to(x.dtype)
@@ -23,6 +29,8 @@ def poisson_encode(x: Tensor, T: int, max_rate: float = 1.0, generator: torch.Ge
 @dataclass(frozen=True)
 class Poisson:
     """`poisson_encode` with fixed T and max_rate (spikes per step at intensity 1)."""
+
+    input_range: ClassVar[tuple[float, float]] = (0.0, 1.0)  # intensities (dataset.normalize=false)
 
     T: int
     max_rate: float = 1.0

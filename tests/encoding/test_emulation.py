@@ -125,3 +125,15 @@ def test_datamodule_takes_the_emulator_and_its_shape():
     assert isinstance(step, TimeFirst) and step(torch.zeros(5, 3, 2, 14, 14)).shape == (3, 5, 2, 14, 14)
     with pytest.raises(ConfigError, match="dataset.normalize"):
         Digits(normalize=True).use_encoder(Saccade(T=3))
+
+
+def test_without_the_compiled_path_the_torch_reference_converts(monkeypatch):
+    """A machine without numba (or without MKL in torch) converts with the torch reference."""
+    from snnexp.encoding import dvs_cpu
+
+    x = torch.cat([ring(), square()]).numpy()
+    enc = Flicker(T=4)
+    compiled = enc.convert(x)
+    monkeypatch.setattr(dvs_cpu, "available", lambda: False)
+    monkeypatch.setattr(dvs_cpu, "cpu_frames", lambda *a, **k: pytest.fail("the compiled path ran"))
+    assert np.array_equal(enc.convert(x), compiled)

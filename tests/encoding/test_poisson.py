@@ -44,3 +44,21 @@ def test_direct_repeats_image():
 def test_invalid_values_name_their_key(make, key):
     with pytest.raises(ConfigError, match=f"^{key}="):
         make()
+
+
+def test_spikes_are_drawn_where_the_input_lies():
+    x = torch.rand(2, 3)
+    s = poisson_encode(x, T=4, generator=torch.Generator(device=x.device).manual_seed(0))
+    assert s.device == x.device and s.dtype == x.dtype
+    with pytest.raises(ValueError, match="generator is on cpu, the input on meta"):  # refused, not copied over
+        poisson_encode(torch.empty(2, 3, device="meta"), T=4, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_generator_same_seed_same_spikes_on_the_device():
+    x = torch.rand(64, 1, 8, 8, device="cuda")
+    a = Poisson(T=6)(x, generator=torch.Generator(device="cuda").manual_seed(3))
+    b = Poisson(T=6)(x, generator=torch.Generator(device="cuda").manual_seed(3))
+    c = Poisson(T=6)(x, generator=torch.Generator(device="cuda").manual_seed(4))
+    assert a.is_cuda and torch.equal(a, b) and not torch.equal(a, c)
+    assert abs(a.mean().item() - x.mean().item()) < 0.02
