@@ -12,9 +12,6 @@ CASES = [(g, o) for g in GROUPS for o in options(g)]
 # Options that need other groups changed too: composed with these extra overrides.
 NEEDS = {
     "deploy=loihi": ["deploy.run_lava=false"],  # no Lava venv needed here (tests/deploy/test_loihi_lava.py)
-    "dataset=nmnist": ["encoding=frames"],  # recorded events are framed, not rate-coded
-    "dataset=dvs_gesture": ["encoding=frames"],
-    "dataset=shd": ["encoding=frames", "model=mlp"],  # 700 channels, no image
     "encoding=frames": ["dataset=nmnist"],
 }
 
