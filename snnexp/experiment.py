@@ -10,7 +10,6 @@ datamodule may offer the Protocols of `snnexp.data.base` (use_encoder, extra_plo
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -22,6 +21,7 @@ import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
+from hydra.utils import get_object
 from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import Callback
@@ -32,8 +32,10 @@ from snnexp.data.base import MakesPlots, UsesEncoder
 from snnexp.deploy.base import Target
 from snnexp.errors import ConfigError, config_error
 from snnexp.learners.base import Learner
-from snnexp.resume import prepend_metrics, resume_config
+from snnexp.resume import prepend_metrics, resume_config, save_config, saved_choices
 from snnexp.runtime import tune_allocator
+from snnexp.status import DONE, STARTED, ended, write_results
+from snnexp.typecheck import check_config
 from snnexp.viz.curves import plot_curves
 from snnexp.viz.raster import plot_raster, record_spikes
 
@@ -66,14 +68,23 @@ def build(cfg: DictConfig, overrides: list[str] | None = None) -> Parts:
     """Instantiate the config groups in pipeline order; the datamodule tells the model its shapes.
 
     `overrides`: what the user set (`key=value`); a learner key this run would not use is refused.
+    Every check that can be made before training is made here (snnexp.typecheck, the learner's and
+    the target's checks), so a bad value never costs the training time.
     """
+    check_config(cfg)  # every value against the signature of the constructor it goes to
+    overrides = overrides or []
     target: Target = instantiate(cfg.deploy)
     target.setup()
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.dataset)
-    encoder = instantiate(cfg.encoding)
-    if isinstance(datamodule, UsesEncoder):  # it may convert the whole dataset with it (events, cached)
-        encoder = datamodule.use_encoder(encoder)  # ... and hand back the per-batch step; in_shape follows
+    learner_class: type[Learner] = get_object(cfg.learner._target_)
+    encoder = None
+    if learner_class.uses_encoding:
+        encoder = instantiate(cfg.encoding)
+        if isinstance(datamodule, UsesEncoder):  # it may convert the whole dataset with it (events, cached)
+            encoder = datamodule.use_encoder(encoder)  # ... and hand back the per-batch step; in_shape follows
+    else:
+        refuse_group("encoding", overrides, f"learner={learner_class.name} encodes its input itself (learner.input)")
     neuron = instantiate(cfg.neuron)  # a factory: the model calls it once per layer
     # Objects go in through partials: Hydra would turn a dataclass argument into a DictConfig.
     model = instantiate(cfg.model, _partial_=True)(
@@ -81,8 +92,18 @@ def build(cfg: DictConfig, overrides: list[str] | None = None) -> Parts:
     target.prepare_model(model)  # a target may refuse a model it cannot run, before any training
     learner = instantiate(cfg.learner, _partial_=True)(
         model=model, encoder=encoder, num_classes=datamodule.num_classes)
-    refuse_unused(learner, overrides or [])
+    refuse_unused(learner, overrides)
+    learner.check_setup(cfg.trainer)  # Trainer options it cannot honour; its optimizer, built once
+    target.check_learner(learner, datamodule)  # what it will deploy, and its input
     return Parts(datamodule, encoder, model, learner, target)
+
+
+def refuse_group(group: str, overrides: list[str], why: str) -> None:
+    """A choice or key of `group` the user set, in a run that does not use that group, is an error."""
+    for item in overrides:
+        key = item.lstrip("+~").split("=", 1)[0]
+        if key == group or key.startswith(group + "."):
+            raise ConfigError(f"{item} has no effect: {why}; remove it")
 
 
 def refuse_unused(learner: Learner, overrides: list[str]) -> None:
@@ -153,8 +174,15 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         cfg, ckpt_path = resume_config(cfg, overrides)
     run_dir = run_dir_of(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {"run_dir": str(run_dir)}
+    # a resumed run is the run it continues: its group choices, not those of the new command line
+    choices = saved_choices(Path(cfg.resume)) if ckpt_path is not None else _choices()
+    if ckpt_path is not None:
+        save_config(cfg, run_dir)
+    results: dict[str, Any] = {"run_dir": str(run_dir), **({"choices": choices} if choices else {})}
+    if _is_rank_zero():  # a job killed before it ends still shows up: as "started", i.e. failed
+        write_results(run_dir / "results.json", {**results, "status": STARTED, "overrides": _overrides()})
     loggers: list = []
+    trainer: pl.Trainer | None = None
     try:
         parts = build(cfg, _overrides())
         loggers = [trackers.csv_logger(run_dir)]
@@ -164,9 +192,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             lg.log_hyperparams(config)
         throughput = Throughput()
         checkpoint = LastCheckpoint(run_dir / "checkpoints")
-        trainer: pl.Trainer = instantiate(cfg.trainer, logger=loggers, callbacks=[throughput, checkpoint],
-                                          enable_checkpointing=False, default_root_dir=str(run_dir),
-                                          **parts.target.trainer_kwargs())
+        trainer = instantiate(cfg.trainer, logger=loggers, callbacks=[throughput, checkpoint],
+                              enable_checkpointing=False, default_root_dir=str(run_dir),
+                              **parts.target.trainer_kwargs())
         trainer.fit(parts.learner, datamodule=parts.datamodule, ckpt_path=ckpt_path)
         results.update(_scalars(trainer.callback_metrics))  # train/ and val/ (test replaces them)
         results["train/samples_per_s"] = throughput.samples_per_s
@@ -182,15 +210,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         results.update(parts.target.after_training(parts.learner, parts.datamodule, run_dir))
         results["plots"] = [str(p) for p in _plots(parts, run_dir, loggers)]
         results["checkpoint"] = str(run_dir / "checkpoints" / "last.ckpt")
-        choices = _choices()
-        if choices:
-            results["choices"] = choices
         if cfg.get("preset"):
             results["preset"] = cfg.preset
         if cfg.get("paper"):  # a preset's reported number, for scripts/table.py
             results["paper"] = paper_reference(cfg, choices)
+        results["status"] = DONE
     except BaseException as e:
-        results["error"] = f"{type(e).__name__}: {e}"
+        results.update(ended(e, trainer.current_epoch if trainer is not None else None, run_dir))
         raise
     finally:
         results["wall_s"] = time.perf_counter() - t_start
@@ -199,7 +225,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         trackers.finish(loggers)
         path = run_dir / "results.json"
         if _is_rank_zero():
-            path.write_text(json.dumps(results, indent=2, sort_keys=True, default=str))
+            write_results(path, results)
         if "error" in results:
             log.error("run failed; what exists is in %s", run_dir)
     if _is_rank_zero():

@@ -1,7 +1,6 @@
 """Sweeps: a failing job must not lose the others' results, and the failures are listed at the end."""
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -9,19 +8,19 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from snnexp.status import failure, read_results
+
 log = logging.getLogger(__name__)
 
 
 def failed_jobs(sweep_dir: Path) -> list[tuple[Path, str]]:
-    """(run dir, error) of every job under `sweep_dir` whose results.json records an error."""
+    """(run dir, why) of every job under `sweep_dir` that did not succeed: its results.json records
+    an error, is unreadable, or still says `started` (the job was killed before it could finish)."""
     failures = []
     for path in sorted(sweep_dir.glob("**/results.json")):
-        try:
-            error = json.loads(path.read_text()).get("error")
-        except (OSError, json.JSONDecodeError) as e:
-            error = f"unreadable results.json: {e}"
-        if error:
-            failures.append((path.parent, error))
+        why = failure(read_results(path))
+        if why:
+            failures.append((path.parent, why))
     return failures
 
 

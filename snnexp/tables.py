@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import csv
-import json
 import math
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from snnexp.status import failure, read_results
 
 IGNORED_KEYS = {"seed", "resume"}  # never a grouping key: seeds are what we average over
 
@@ -35,7 +36,7 @@ def collect(dirs: list[Path]) -> list[Run]:
     for d in dirs:
         paths = [d] if d.is_file() else sorted(d.glob("**/results.json"))
         for path in paths:
-            results = json.loads(path.read_text())
+            results = read_results(path)  # an unreadable one counts as a failed run, named
             overrides = {}
             for item in results.get("overrides", []):
                 key, _, value = item.lstrip("+~").partition("=")
@@ -62,7 +63,7 @@ def group(runs: list[Run], metrics: list[str], keys: list[str] | None = None) ->
     for run in runs:
         ident = tuple(run.overrides.get(k, "(default)") for k in keys)
         row = rows.setdefault(ident, Row(dict(zip(keys, ident))))
-        if run.results.get("error"):
+        if failure(run.results):  # an error, unreadable, or never finished (killed)
             row.failed += 1
             continue
         row.seeds.append(run.overrides.get("seed", "0"))

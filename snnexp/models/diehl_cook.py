@@ -46,7 +46,7 @@ class DiehlCook(SpikingModel):
         w_min: float = 0.0,
         w_max: float = 1.0,
         norm: float | None = None,
-        stdp: Mapping[str, float] | None = None,
+        stdp: Mapping[str, float | str] | None = None,
         prediction: str = "all_activity",
         step_mode: str = "m",
         seed: int = 0,
