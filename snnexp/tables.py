@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from omegaconf import OmegaConf
+
 from snnexp.status import failure, read_results
 
 IGNORED_KEYS = {"seed", "resume"}  # never a grouping key: seeds are what we average over
@@ -38,7 +40,7 @@ def collect(dirs: list[Path]) -> list[Run]:
         for path in paths:
             results = read_results(path)  # an unreadable one counts as a failed run, named
             overrides = {}
-            for item in results.get("overrides", []):
+            for item in results.get("overrides") or _hydra_overrides(path.parent):
                 key, _, value = item.lstrip("+~").partition("=")
                 if not key.startswith("hydra"):
                     overrides[key] = value
@@ -46,6 +48,14 @@ def collect(dirs: list[Path]) -> list[Run]:
     if not runs:
         raise FileNotFoundError(f"no results.json under {', '.join(map(str, dirs))}")
     return runs
+
+
+def _hydra_overrides(run_dir: Path) -> list[str]:
+    """The run's command-line overrides from Hydra's .hydra/overrides.yaml (when results.json lacks them)."""
+    path = run_dir / ".hydra" / "overrides.yaml"
+    if not path.is_file():
+        return []
+    return [str(o) for o in OmegaConf.load(path)]
 
 
 def swept_keys(runs: list[Run]) -> list[str]:

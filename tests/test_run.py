@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from snnexp.experiment import run
-from tests.conftest import QUICK, run_cli
+from tests.conftest import QUICK, require_lava, run_cli
 from tests.helpers import compose_cfg, options
 
 ARTIFACTS = ["results.json", "metrics.csv", "checkpoints/last.ckpt", "plots/curves.png", "plots/raster.png"]
@@ -42,6 +42,8 @@ def test_each_learner_and_model_trains(choice, tmp_path):
 def test_each_deploy_target(option, tmp_path):
     import torch
 
+    if option == "loihi":
+        require_lava()  # deploy=loihi runs the export in Lava: skipped without it, except on CI
     proc = run_cli(QUICK[:-1] + [f"deploy={option}", "logger=none"], run_dir=tmp_path, check=False)
     if option == "gpu" and not torch.cuda.is_available():
         assert proc.returncode == 2

@@ -1,9 +1,9 @@
 """snnexp's fixed-point model against Intel's Lava, spike for spike (needs `make lava`).
 
-On CI (CI=true) a missing Lava environment fails these tests; elsewhere they skip with a message.
+The `lava_python` fixture (tests/conftest.py): on CI (CI=true) a missing Lava environment fails these
+tests; elsewhere they skip with a message, and `make test` says so in its last line.
 """
 import json
-import os
 
 import numpy as np
 import pytest
@@ -11,22 +11,11 @@ import torch
 
 from snnexp.deploy.loihi.convert import FixedPointNet, extract
 from snnexp.deploy.loihi.export import write_netx
-from snnexp.deploy.loihi.lava_io import DEFAULT_VENV, from_lava_layout, run_lava, to_lava_layout
+from snnexp.deploy.loihi.lava_io import from_lava_layout, run_lava, to_lava_layout
 from snnexp.models.mlp import MLP
 from snnexp.neurons import CUBA
 from tests.conftest import QUICK, run_cli
 from tests.deploy.test_loihi import small_csnn, trained_like
-
-
-@pytest.fixture
-def lava_python():
-    python = DEFAULT_VENV / "bin" / "python"
-    if not python.is_file():
-        reason = f"no Lava environment at {DEFAULT_VENV}: `make lava` builds it (Python 3.10, lava-nc 0.10)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI must run the Lava tests, but {reason}")
-        pytest.skip(reason)
-    return python
 
 
 def compare(net, x_seq, python, tmp_path) -> tuple[torch.Tensor, torch.Tensor]:
