@@ -4,9 +4,11 @@ The run dir gets: .hydra/ (from Hydra), results.json, metrics.csv,
 checkpoints/last.ckpt, plots/*.png and, with the wandb logger, wandb/.
 
 What each part offers is declared once: a learner is a `snnexp.learners.base.Learner`
-(.model, .encoder, generator(stage), extra_results, extra_plots, unused_keys), a target a
-`snnexp.deploy.base.Target` (setup, prepare_model, trainer_kwargs, after_training), and a
-datamodule may offer the Protocols of `snnexp.data.base` (use_encoder, extra_plots).
+(.model, .encoder, generator(stage), extra_results, extra_plots, unused_keys, uses_encoding,
+check_setup, deployed_model), a target a `snnexp.deploy.base.Target` (setup, prepare_model,
+check_learner, trainer_kwargs, after_training), and a datamodule may offer the Protocols of
+`snnexp.data.base` (use_encoder, extra_plots). results.json carries the run's `status`
+(snnexp.status): written when the run starts, rewritten when it ends.
 """
 from __future__ import annotations
 
