@@ -36,8 +36,12 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
     from snnexp.sweep import FailureReport
 
+    try:
+        main()
+    except BaseException:  # the launcher died (e.g. a worker killed by the OS): still list the failed jobs
+        FailureReport.report_unfinished()
+        raise
     if FailureReport.failures:
         sys.exit(1)

@@ -6,6 +6,8 @@ table.csv and table.png (mean ± std over seeds, the paper's number where the
 preset stores one) into --out (default: the first dir). Prints the markdown.
 `--metrics neurobench` shows NeuroBench's columns (activation sparsity, ACs, MACs, energy,
 footprint, connection sparsity); `--metrics nir` the deploy=nir agreement per simulator.
+Jobs that failed, were killed (results.json still `started`) or left an unreadable results.json
+count as failed in their row and are listed; an unreadable results.json also makes the exit code 2.
 """
 from __future__ import annotations
 
@@ -47,7 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     plot(rows, metrics[0], out / "table.png", args.title)
     print(text)
     print(f"wrote {out / 'table.md'}, {out / 'table.csv'}, {out / 'table.png'}")
-    return 0
+    unreadable = [r for r in runs if r.results.get("unreadable")]
+    for r in unreadable:  # counted as failed in the table; the file itself is bad input: say so, exit 2
+        print(f"table.py: {r.results['error']}", file=sys.stderr)
+    return 2 if unreadable else 0
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.utilities import rank_zero_only
 
+from snnexp.status import read_results
+
 CONF = Path(__file__).resolve().parent / "conf"  # the config groups, shipped as package data
 RUN_DIR_ENV = "SNNEXP_RUN_DIR"  # rank 0's run dir, for the processes a DDP launch starts without Hydra
 
@@ -54,7 +56,11 @@ class RunContext:
         return cls(run_dir=run_dir.absolute(), verbose=verbose)
 
     def resuming(self, old_run_dir: Path) -> RunContext:
-        """A resumed run keeps the old run's config groups: it records the old run's choices."""
+        """A resumed run keeps the old run's config groups: it records the old run's choices, from its
+        results.json (a resumed run's own .hydra/hydra.yaml holds its command line's), else Hydra's file."""
+        recorded = read_results(old_run_dir / "results.json").get("choices")
+        if isinstance(recorded, dict):
+            return replace(self, choices=_user_choices(recorded))
         saved = old_run_dir / ".hydra" / "hydra.yaml"
         if not saved.is_file():
             return self

@@ -15,9 +15,13 @@ def check(ok: bool, key: str, value: Any, allowed: str) -> None:
 
 
 def config_error(e: BaseException | None) -> ConfigError | None:
-    """The ConfigError behind `e`, also when Hydra's instantiate wrapped it."""
+    """The ConfigError behind `e`, also when Hydra's instantiate wrapped it (`raise ... from e`).
+
+    Only explicit causes are followed: an unrelated error raised while a ConfigError was being
+    handled (its `__context__`) is a bug to show with its traceback, not a configuration error.
+    """
     while e is not None:
         if isinstance(e, ConfigError):
             return e
-        e = e.__cause__ or e.__context__
+        e = e.__cause__
     return None

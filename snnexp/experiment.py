@@ -6,13 +6,14 @@ checkpoints/last.ckpt, plots/*.png and, with the wandb logger, wandb/; results.j
 checkpoint carry snnexp's version stamp (snnexp.version). The console: snnexp.console.
 
 What each part offers is declared once: a learner is a `snnexp.learners.base.Learner`
-(.model, .encoder, generator(stage), extra_results, extra_plots, unused_keys), a target a
-`snnexp.deploy.base.Target` (setup, prepare_model, trainer_kwargs, after_training), and a
-datamodule may offer the Protocols of `snnexp.data.base` (use_encoder, extra_plots).
+(.model, .encoder, generator(stage), extra_results, extra_plots, unused_keys, uses_encoding,
+check_setup, deployed_model), a target a `snnexp.deploy.base.Target` (setup, prepare_model,
+check_learner, trainer_kwargs, after_training), and a datamodule may offer the Protocols of
+`snnexp.data.base` (use_encoder, extra_plots). results.json carries the run's `status`
+(snnexp.status): written when the run starts, rewritten when it ends.
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -23,6 +24,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from hydra.errors import InstantiationException
+from hydra.utils import get_object
 from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import Callback
@@ -40,6 +42,8 @@ from snnexp.learners.base import Learner
 from snnexp.metrics.energy import run_metrics
 from snnexp.resume import prepend_metrics, resume_config
 from snnexp.runtime import tune_allocator
+from snnexp.status import DONE, STARTED, ended, write_results
+from snnexp.typecheck import check_config
 from snnexp.version import STAMP_KEY, StampCheckpoints, stamp
 from snnexp.viz.curves import plot_curves
 from snnexp.viz.raster import plot_raster, record_spikes
@@ -73,14 +77,23 @@ def build(cfg: DictConfig, overrides: list[str] | None = None) -> Parts:
     """Instantiate the config groups in pipeline order; the datamodule tells the model its shapes.
 
     `overrides`: what the user set (`key=value`); a learner key this run would not use is refused.
+    Every check that can be made before training is made here (snnexp.typecheck, the learner's and
+    the target's checks), so a bad value never costs the training time.
     """
+    check_config(cfg)  # every value against the signature of the constructor it goes to
+    overrides = overrides or []
     target: Target = instantiate(cfg.deploy)
     target.setup()
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.dataset)
-    encoder = instantiate(cfg.encoding)
-    if isinstance(datamodule, UsesEncoder):  # it may convert the whole dataset with it (events, cached)
-        encoder = datamodule.use_encoder(encoder)  # ... and hand back the per-batch step; in_shape follows
+    learner_class: type[Learner] = get_object(cfg.learner._target_)
+    encoder = None
+    if learner_class.uses_encoding:
+        encoder = instantiate(cfg.encoding)
+        if isinstance(datamodule, UsesEncoder):  # it may convert the whole dataset with it (events, cached)
+            encoder = datamodule.use_encoder(encoder)  # ... and hand back the per-batch step; in_shape follows
+    else:
+        refuse_group("encoding", overrides, f"learner={learner_class.name} encodes its input itself (learner.input)")
     neuron = instantiate(cfg.neuron)  # a factory: the model calls it once per layer
     # Objects go in through partials: Hydra would turn a dataclass argument into a DictConfig.
     model = instantiate(cfg.model, _partial_=True)(
@@ -88,8 +101,18 @@ def build(cfg: DictConfig, overrides: list[str] | None = None) -> Parts:
     target.prepare_model(model)  # a target may refuse a model it cannot run, before any training
     learner = instantiate(cfg.learner, _partial_=True)(
         model=model, encoder=encoder, num_classes=datamodule.num_classes)
-    refuse_unused(learner, overrides or [])
+    refuse_unused(learner, overrides)
+    learner.check_setup(cfg.trainer)  # Trainer options it cannot honour; its optimizer, built once
+    target.check_learner(learner, datamodule)  # what it will deploy, and its input
     return Parts(datamodule, encoder, model, learner, target)
+
+
+def refuse_group(group: str, overrides: list[str], why: str) -> None:
+    """A choice or key of `group` the user set, in a run that does not use that group, is an error."""
+    for item in overrides:
+        key = item.lstrip("+~").split("=", 1)[0]
+        if key == group or key.startswith(group + "."):
+            raise ConfigError(f"{item} has no effect: {why}; remove it")
 
 
 def refuse_unused(learner: Learner, overrides: list[str]) -> None:
@@ -161,13 +184,17 @@ def _run(cfg: DictConfig, context: RunContext) -> dict[str, Any]:
     ckpt_path = None
     if cfg.get("resume"):
         cfg, ckpt_path = resume_config(cfg, list(context.overrides))
-        context = context.resuming(Path(cfg.resume))
+        context = context.resuming(Path(cfg.resume))  # the run it continues: its group choices
     run_dir = context.run_dir
     context.record(cfg)  # run dir, .hydra/config.yaml
     console.say(console.choices_line(context.choices))
-    results: dict[str, Any] = {"run_dir": str(run_dir), STAMP_KEY: stamp()}
+    choices = dict(context.choices)
+    results: dict[str, Any] = {"run_dir": str(run_dir), STAMP_KEY: stamp(), **({"choices": choices} if choices else {})}
+    if _is_rank_zero():  # a job killed before it ends still shows up: as "started", i.e. failed
+        write_results(run_dir / "results.json", {**results, "status": STARTED, "overrides": list(context.overrides)})
     loggers: list = []
     notes: list[str] = []
+    trainer: pl.Trainer | None = None
     try:
         parts = build(cfg, list(context.overrides))
         loggers = [trackers.csv_logger(run_dir)]
@@ -180,9 +207,9 @@ def _run(cfg: DictConfig, context: RunContext) -> dict[str, Any]:
         epoch_test = TestEveryEpoch() if cfg.get("test_every_epoch") else None
         callbacks = [throughput] + ([epoch_test] if epoch_test else [])  # test before saving
         callbacks += [checkpoint, StampCheckpoints(), *console.progress_bars(cfg.trainer)]
-        trainer: pl.Trainer = instantiate(cfg.trainer, logger=loggers, callbacks=callbacks,
-                                          enable_checkpointing=False, default_root_dir=str(run_dir),
-                                          **parts.target.trainer_kwargs())
+        trainer = instantiate(cfg.trainer, logger=loggers, callbacks=callbacks,
+                              enable_checkpointing=False, default_root_dir=str(run_dir),
+                              **parts.target.trainer_kwargs())
         trainer.fit(parts.learner, datamodule=parts.datamodule, ckpt_path=ckpt_path)
         results.update(_scalars(trainer.callback_metrics))  # train/ and val/ (test replaces them)
         results["train/samples_per_s"] = throughput.samples_per_s
@@ -204,15 +231,13 @@ def _run(cfg: DictConfig, context: RunContext) -> dict[str, Any]:
         results.update(parts.target.after_training(parts.learner, parts.datamodule, run_dir))
         results["plots"] = [str(p) for p in _plots(parts, run_dir, loggers)]
         results["checkpoint"] = str(run_dir / "checkpoints" / "last.ckpt")
-        choices = dict(context.choices)
-        if choices:
-            results["choices"] = choices
         if cfg.get("preset"):
             results["preset"] = cfg.preset
         if cfg.get("paper"):  # a preset's reported number, for scripts/table.py
             results["paper"] = paper_reference(cfg, choices)
+        results["status"] = DONE
     except BaseException as e:
-        results["error"] = f"{type(e).__name__}: {e}"
+        results.update(ended(e, trainer.current_epoch if trainer is not None else None, run_dir))
         raise
     finally:
         results["wall_s"] = time.perf_counter() - t_start
@@ -220,7 +245,7 @@ def _run(cfg: DictConfig, context: RunContext) -> dict[str, Any]:
         notes = trackers.finish(loggers)
         path = run_dir / "results.json"
         if _is_rank_zero():
-            path.write_text(json.dumps(results, indent=2, sort_keys=True, default=str))
+            write_results(path, results)
         if "error" in results:
             log.error("run failed; what exists is in %s", run_dir)
     console.say("\n".join(notes))

@@ -4,13 +4,18 @@ The resumed run gets a new run dir (the old one stays as it was), takes the old
 run's saved config (.hydra/config.yaml) plus any key=value overrides given
 with `resume` (e.g. trainer.max_epochs=30), restores model, optimizer,
 scheduler and loop state from the checkpoint, and starts its metrics.csv with
-the old run's rows up to the checkpointed epoch, so the curves are continuous.
+the old run's rows up to the checkpointed epoch, so the curves are continuous. It records the
+old run's config group choices (not the new command line's), and saves the config it really runs
+as its own .hydra/config.yaml (snnexp.context.RunContext), so a resumed run can be resumed again.
 """
 from __future__ import annotations
 
 import csv
+import pickle
+import zipfile
 from pathlib import Path
 
+import torch
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -25,18 +30,36 @@ def resume_config(cfg: DictConfig, overrides: list[str]) -> tuple[DictConfig, Pa
         if not needed.is_file():
             raise ConfigError(f"resume={cfg.resume!r} is invalid: {needed} does not exist; "
                               f"give the run dir of an earlier run (it holds .hydra/ and checkpoints/)")
+    check_checkpoint(ckpt, cfg.resume)
     old = OmegaConf.load(saved)
     for override in OverridesParser.create().parse_overrides(overrides):
         key = override.key_or_group
         if key == "resume" or key.startswith("hydra."):
             continue
-        if override.is_sweep_override() or isinstance(OmegaConf.select(old, key), DictConfig):
+        if override.is_sweep_override() or override.is_delete() or isinstance(OmegaConf.select(old, key), DictConfig):
             raise ConfigError(f"{override.input_line} is not allowed with resume: a resumed run keeps its saved "
                               f"config groups; only key=value overrides such as trainer.max_epochs=30 apply")
-        OmegaConf.update(old, key, override.value(), force_add=True)
+        adding = override.is_add() or override.is_force_add()
+        if not adding and OmegaConf.select(old, key, default=_ABSENT) is _ABSENT:
+            raise ConfigError(f"{override.input_line} is not allowed with resume: {key} is not a key of the resumed "
+                              f"run's config ({saved}); check the spelling (a new key needs a leading +)")
+        OmegaConf.update(old, key, override.value(), force_add=adding)
     with open_dict(old):
         old.resume = str(old_dir)
     return old, ckpt
+
+
+_ABSENT = object()
+
+
+def check_checkpoint(ckpt: Path, resume: str) -> None:
+    """ConfigError naming the file unless `ckpt` loads as resume will load it (torch, weights_only)."""
+    try:
+        torch.load(ckpt, map_location="cpu", weights_only=True)
+    except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"resume={resume!r} is invalid: {ckpt} cannot be read ({first}); it is truncated or "
+                          f"corrupt: resume from a run whose checkpoint is intact, or start the run again") from None
 
 
 def prepend_metrics(old_csv: Path, new_csv: Path) -> None:

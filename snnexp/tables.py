@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import csv
 import fnmatch
-import json
 import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from omegaconf import OmegaConf
+
+from snnexp.status import failure, read_results
 
 IGNORED_KEYS = {"seed", "resume"}  # never a grouping key: seeds are what we average over
 # Named column sets for --metrics (a name stands for its list; shell-style globs match results keys).
@@ -41,9 +44,9 @@ def collect(dirs: list[Path]) -> list[Run]:
     for d in dirs:
         paths = [d] if d.is_file() else sorted(d.glob("**/results.json"))
         for path in paths:
-            results = json.loads(path.read_text())
+            results = read_results(path)  # an unreadable one counts as a failed run, named
             overrides = {}
-            for item in results.get("overrides", []):
+            for item in results.get("overrides") or _hydra_overrides(path.parent):
                 key, _, value = item.lstrip("+~").partition("=")
                 if not key.startswith("hydra"):
                     overrides[key] = value
@@ -63,6 +66,12 @@ def expand_metrics(names: list[str], runs: list[Run]) -> list[str]:
             matched = sorted(fnmatch.filter(keys, item)) if any(c in item for c in "*?[") else [item]
             out += [m for m in matched if m not in out]
     return out
+def _hydra_overrides(run_dir: Path) -> list[str]:
+    """The run's command-line overrides from Hydra's .hydra/overrides.yaml (when results.json lacks them)."""
+    path = run_dir / ".hydra" / "overrides.yaml"
+    if not path.is_file():
+        return []
+    return [str(o) for o in OmegaConf.load(path)]
 
 
 def swept_keys(runs: list[Run]) -> list[str]:
@@ -80,7 +89,7 @@ def group(runs: list[Run], metrics: list[str], keys: list[str] | None = None) ->
     for run in runs:
         ident = tuple(run.overrides.get(k, "(default)") for k in keys)
         row = rows.setdefault(ident, Row(dict(zip(keys, ident))))
-        if run.results.get("error"):
+        if failure(run.results):  # an error, unreadable, or never finished (killed)
             row.failed += 1
             continue
         row.seeds.append(run.overrides.get("seed", "0"))

@@ -2,6 +2,7 @@
 no network, and a helper that runs `run.py` the way a user does."""
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -38,3 +39,34 @@ def run_cli(args: list[str], run_dir: Path | None = None, check: bool = True) ->
 @pytest.fixture
 def quick() -> list[str]:
     return list(QUICK)
+
+
+@functools.cache
+def _lava_problem() -> str | None:
+    """Why the Lava tests cannot run here (None: they can): the venv must exist and import lava."""
+    from snnexp.deploy.loihi.lava_io import DEFAULT_VENV
+
+    python = DEFAULT_VENV / "bin" / "python"
+    if not python.is_file():
+        return f"no Lava environment at {DEFAULT_VENV}: `make lava` builds it (Python 3.10, lava-nc 0.10)"
+    probe = subprocess.run([str(python), "-c", "import lava.magma.core, h5py"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        return f"the Lava environment at {DEFAULT_VENV} cannot import lava-nc: rebuild it (rm -r it; make lava)"
+    return None
+
+
+def require_lava() -> Path:
+    """The Lava venv's python; skips the test without one, except on CI (CI=true), where it fails."""
+    from snnexp.deploy.loihi.lava_io import DEFAULT_VENV
+
+    problem = _lava_problem()
+    if problem is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the Lava tests, but {problem}")
+        pytest.skip(problem)
+    return DEFAULT_VENV / "bin" / "python"
+
+
+@pytest.fixture
+def lava_python() -> Path:
+    return require_lava()

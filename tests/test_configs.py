@@ -45,10 +45,23 @@ def test_option_instantiates(group, option, tmp_path):
         return
     parts = build(cfg)
     assert parts.model(torch.zeros(cfg.T, 2, *parts.datamodule.in_shape)).shape == (cfg.T, 2, parts.datamodule.num_classes)
-    assert parts.learner.configure_optimizers() or not parts.learner.automatic_optimization  # STDP: none
+    check_optimizer(parts.learner)
     instantiate(cfg.trainer, logger=False, enable_checkpointing=False, **parts.target.trainer_kwargs())
     for logger_cfg in cfg.logger.values():
         instantiate(logger_cfg, save_dir=tmp_path)
+
+
+def check_optimizer(learner) -> None:
+    """A learner either optimizes some of its trainable parameters and nothing else, or (STDP) has no
+    optimizer and nothing that takes gradients."""
+    configured = learner.configure_optimizers()
+    trainable = {id(p) for p in learner.parameters() if p.requires_grad}
+    if configured is None:
+        assert not trainable, "no optimizer, but parameters that take gradients"
+        return
+    opt = configured["optimizer"] if isinstance(configured, dict) else configured
+    optimized = {id(p) for g in opt.param_groups for p in g["params"]}
+    assert optimized and optimized <= trainable
 
 
 def test_surrogate_group_reaches_every_neuron():

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from snnexp.experiment import run
-from tests.conftest import QUICK, run_cli
+from tests.conftest import QUICK, require_lava, run_cli
 from tests.helpers import compose_cfg, options
 
 ARTIFACTS = ["results.json", "metrics.csv", "checkpoints/last.ckpt", "plots/curves.png", "plots/raster.png"]
@@ -29,13 +29,22 @@ def test_cli_default_run_leaves_everything_behind(tmp_path):
 # Every learner with the default model, and every model with the defaults (a model's option selects
 # what it needs, e.g. model=wta selects learner=stdp): a new learner or model is picked up by itself.
 CHOICES = [f"learner={o}" for o in options("learner")] + [f"model={o}" for o in options("model")]
+# Enough training to be clearly above chance (0.1 on digits' 10 classes): 2 epochs of 20 batches, tested
+# on 3 batches (192 images). With seed 0 each reaches >= 0.45; with its update zeroed or its labels
+# shuffled each stays <= 0.16 (the numbers: the branch's report).
+TRAINED = QUICK + ["trainer.max_epochs=2", "trainer.limit_train_batches=20", "trainer.limit_test_batches=3"]
+# diehl_cook's adaptive thresholds rise with every image at T = 8 (the paper shows 350 steps) until the
+# layer falls silent: its short run is QUICK's 2 batches, where its label assignment is what is tested
+# (at this size random input weights score as well as trained ones).
+SHORTER = {"model=diehl_cook": QUICK + ["trainer.limit_test_batches=3"]}
+MIN_ACC = 0.3
 
 
 @pytest.mark.parametrize("choice", CHOICES)
-def test_each_learner_and_model_trains(choice, tmp_path):
-    cfg = compose_cfg(QUICK + [choice, "logger=none"], run_dir=tmp_path)
+def test_each_learner_and_model_learns(choice, tmp_path):
+    cfg = compose_cfg(SHORTER.get(choice, TRAINED) + [choice, "logger=none"], run_dir=tmp_path)
     results = run(cfg)
-    assert 0.0 <= results["test/acc"] <= 1.0
+    assert results["test/acc"] >= MIN_ACC, results["test/acc"]
     for name in ARTIFACTS:
         assert (tmp_path / name).is_file(), name
 
@@ -44,6 +53,8 @@ def test_each_learner_and_model_trains(choice, tmp_path):
 def test_each_deploy_target(option, tmp_path):
     import torch
 
+    if option == "loihi":
+        require_lava()  # deploy=loihi runs the export in Lava: skipped without it, except on CI
     proc = run_cli(QUICK[:-1] + [f"deploy={option}", "logger=none"], run_dir=tmp_path, check=False)
     if option == "gpu" and not torch.cuda.is_available():
         assert proc.returncode == 2

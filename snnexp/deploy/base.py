@@ -9,15 +9,19 @@ from torch import nn
 
 
 class Target:
-    """Base class. `setup` runs first; `prepare_model` may refuse a model before any training;
-    `trainer_kwargs` go to the Lightning Trainer; `after_training` returns extra results (e.g. a
-    hardware export and its comparison)."""
+    """Base class. `setup` runs first; `prepare_model` may refuse a model before any training, and
+    `check_learner` the learner (what it will deploy, and its input); `trainer_kwargs` go to the
+    Lightning Trainer; `after_training` returns extra results (e.g. a hardware export and its comparison)."""
 
     def setup(self) -> None:
         """Process-wide settings, applied before anything is built."""
 
     def prepare_model(self, model: nn.Module) -> None:
         """Check (or adapt) the built model before training; raise ConfigError if it cannot run here."""
+
+    def check_learner(self, learner: pl.LightningModule, datamodule: pl.LightningDataModule) -> None:
+        """Before training: raise ConfigError if what `learner` will hand over after training (its
+        `deployed_model()`, fed by its encoder on `datamodule`'s samples) cannot run here."""
 
     def trainer_kwargs(self) -> dict[str, Any]:
         raise NotImplementedError

@@ -5,18 +5,24 @@ from typing import Any
 
 import torch
 
-from snnexp.deploy.base import Target
+from snnexp.deploy.cpu import CPUTarget
 from snnexp.errors import ConfigError
 
 
-class GPUTarget(Target):
-    """Lightning on CUDA GPUs (how many: trainer.devices). Stops at once without CUDA: no silent CPU fallback."""
+class GPUTarget(CPUTarget):
+    """Lightning on CUDA GPUs (how many: trainer.devices). Stops at once without CUDA: no silent CPU fallback.
 
-    def __init__(self):
+    num_threads: torch's intra-op CPU threads (data loading and host-side work), as for deploy=cpu, so a
+    preset's `deploy.num_threads` holds with deploy=gpu too. An option neither target takes is refused
+    by name before anything is built (snnexp.typecheck).
+    """
+
+    def __init__(self, num_threads: int | None = None):
         if not torch.cuda.is_available():
             raise ConfigError(
                 f"deploy=gpu needs a CUDA GPU, but torch {torch.__version__} sees none "
                 f"(torch.cuda.is_available() is False). Use deploy=cpu, or install a CUDA build of torch.")
+        super().__init__(num_threads)
 
     def trainer_kwargs(self) -> dict[str, Any]:
         return {"accelerator": "gpu"}

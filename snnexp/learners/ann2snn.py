@@ -53,6 +53,7 @@ class ANN2SNN(Learner):
     """
 
     name = "ann2snn"
+    uses_encoding = False  # learner.input feeds the SNN; the ANN trains on the images themselves
 
     def __init__(
         self,
@@ -173,6 +174,12 @@ class ANN2SNN(Learner):
         subset = Subset(dataset, index[: self.norm_samples].tolist())
         for x, _ in DataLoader(subset, batch_size=loader.batch_size or 64, collate_fn=loader.collate_fn):
             yield x.to(self.device)
+
+    def deployed_model(self) -> SpikingModel:
+        """The SNN that `convert` will make, from the untrained ANN: the same layers and neurons (the
+        scales come later), so a deploy target can refuse it before training."""
+        return SpikingModel(list(to_snn(fold_batchnorm(self.ann), self.neuron, self.readout)), step_mode="s",
+                            readout=self.readout)
 
     # -- test: the ANN, and the SNN at every T from one run ----------------------------------
     def on_test_start(self) -> None:

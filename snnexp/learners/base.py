@@ -7,7 +7,13 @@ uses, besides Lightning's hooks:
 - `extra_results(run_dir) -> dict` merged into results.json after testing, and
   `extra_plots(run_dir) -> [png paths]` (both empty by default);
 - `unused_keys()`: keys of its config group this run does not use (the experiment refuses them
-  when the user sets them, instead of ignoring them silently).
+  when the user sets them, instead of ignoring them silently);
+- `uses_encoding`: False for a learner that encodes its input itself (ann2snn): the `encoding`
+  group is then not built, and setting it is refused;
+- `check_setup(trainer_cfg)`: before training, refuses Trainer options it cannot honour and builds
+  its optimizer once, so a bad `learner.optimizer` value stops the run at once;
+- `deployed_model()`: the spiking network a deploy target will get after training, so the target
+  can refuse it before training (ann2snn: the conversion of its untrained ANN).
 A model that only some learners can train names them in `SpikingModel.learners`; the check is here.
 """
 from __future__ import annotations
@@ -19,7 +25,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from snnexp.errors import check
+from snnexp.errors import ConfigError, check
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., Any]
@@ -29,6 +35,7 @@ class Learner(pl.LightningModule):
     """Base class: the model check, seeded encoder generators and the optional result hooks."""
 
     name: ClassVar[str]  # the option name in snnexp/conf/learner/ (what SpikingModel.learners lists)
+    uses_encoding: ClassVar[bool] = True  # False: it encodes the input itself (the encoding group is unused)
 
     def __init__(self, model: torch.nn.Module, encoder: Any, seed: int = 0):
         super().__init__()
@@ -62,6 +69,20 @@ class Learner(pl.LightningModule):
         """After a checkpoint was loaded into a fresh learner (snnexp.load): rebuild what a checkpoint
         does not hold. Nothing by default; ann2snn converts its trained ANN again."""
 
+    def check_setup(self, trainer: Mapping[str, Any]) -> None:
+        """Before training: refuse Trainer options (`trainer`: the trainer group) this learner cannot
+        honour, and build its optimizer once, so a bad optimizer value fails now, by name."""
+        if not self.automatic_optimization:  # Lightning clips and accumulates automatic steps only
+            for key, off in (("gradient_clip_val", (None, 0)), ("accumulate_grad_batches", (None, 1))):
+                check(trainer.get(key) in off, f"trainer.{key}", trainer.get(key),
+                      f"learner={self.name} updates its weights itself (manual optimization), so Lightning cannot "
+                      f"apply it: remove it")
+        self.configure_optimizers()
+
+    def deployed_model(self) -> torch.nn.Module:
+        """The spiking network that training produces, as a deploy target will receive it."""
+        return self.model
+
     def extra_results(self, run_dir: Path) -> dict[str, Any]:
         return {}
 
@@ -84,8 +105,22 @@ def plain(value: Any) -> Any:
 
 
 def configure(optimizer: OptimizerFactory, scheduler: SchedulerFactory | None, params: Iterable) -> Any:
-    """`configure_optimizers`' answer: the optimizer over `params`, with its epoch-wise scheduler if any."""
-    opt = optimizer(params=list(params))
+    """`configure_optimizers`' answer: the optimizer over `params`, with its epoch-wise scheduler if any.
+
+    A value torch refuses (`learner.optimizer.lr=-1`) is a ConfigError naming the group and the values.
+    """
+    opt = _build("learner.optimizer", optimizer, params=list(params))
     if scheduler is None:
         return opt
-    return {"optimizer": opt, "lr_scheduler": {"scheduler": scheduler(opt), "interval": "epoch"}}
+    return {"optimizer": opt, "lr_scheduler": {"scheduler": _build("learner.scheduler", scheduler, opt),
+                                               "interval": "epoch"}}
+
+
+def _build(key: str, factory: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    try:
+        return factory(*args, **kwargs)
+    except ValueError as e:  # torch's own range checks (types and names: snnexp.typecheck, before)
+        what = getattr(getattr(factory, "func", factory), "__qualname__", repr(factory))
+        values = ", ".join(f"{k}={v!r}" for k, v in getattr(factory, "keywords", {}).items())
+        raise ConfigError(f"{key} ({what}: {values}) is invalid: torch refuses it ({e}); "
+                          f"fix the value under {key}") from None

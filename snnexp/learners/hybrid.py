@@ -39,7 +39,7 @@ class Hybrid(BPTT):
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: Callable[..., Any] | None = None,
         loss: str = "ce",
-        stdp: Mapping[str, float] | None = None,
+        stdp: Mapping[str, float | str] | None = None,  # STDPParams fields (reduce is a str)
         stdp_layers: Sequence[int] | None = None,
         norm: float | None = None,
         seed: int = 0,

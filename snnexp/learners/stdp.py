@@ -88,8 +88,8 @@ class STDP(EncodingAndActivity, Learner):
         model: torch.nn.Module,
         encoder: Callable[..., Tensor],
         num_classes: int,
-        stdp: Mapping[str, float] | None = None,
-        stdp_output: Mapping[str, float] | None = None,
+        stdp: Mapping[str, float | str] | None = None,  # STDPParams fields (reduce is a str)
+        stdp_output: Mapping[str, float | str] | None = None,  # STDPParams fields (reduce is a str)
         norm: float | None = None,
         teacher_spikes: int = 4,
         label_samples: int = 1000,

@@ -49,7 +49,7 @@ class DiehlCook(SpikingModel):
         w_min: float = 0.0,
         w_max: float = 1.0,
         norm: float | None = None,
-        stdp: Mapping[str, float] | None = None,
+        stdp: Mapping[str, float | str] | None = None,
         prediction: str = "all_activity",
         min_spikes: int | None = None,
         rate_boost: float = 0.032,

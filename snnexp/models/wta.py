@@ -46,7 +46,7 @@ class WTA(SpikingModel, ClassThresholds):
         norm: float | None = None,
         norm_cap: bool = True,
         teacher_spikes: int = 4,
-        stdp: Mapping[str, float] | None = None,
+        stdp: Mapping[str, float | str] | None = None,
         inhibition: float = 0.0,
         k_wta: int | None = 1,
         step_mode: str = "m",

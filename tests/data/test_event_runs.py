@@ -9,24 +9,29 @@ from tests.helpers import compose_cfg
 EVENT_PLOTS = ["plots/event_frames.png", "plots/event_raster.png", "plots/raster.png"]
 
 
-def test_nmnist_fixture_trains_one_step(tmp_path):
-    root = write_nmnist(tmp_path / "data")
+def test_nmnist_fixture_trains(tmp_path):
+    """The fixture's label-dependent column is learnt: 4 epochs over its 36 training samples reach 1.0 on
+    the 20 test samples (seeds 0, 1); with shuffled labels 0.2 at most."""
+    root = write_nmnist(tmp_path / "data", per_class=2)
     cfg = compose_cfg(QUICK + ["dataset=nmnist", "encoding=frames", f"dataset.root={root}", "dataset.batch_size=4",
-                               "dataset.limit_train=18", "dataset.limit_val=2", "dataset.limit_test=10",
-                               f"dataset.cache_dir={tmp_path / 'cache'}", "logger=none", "trainer.limit_train_batches=1"],
+                               f"dataset.cache_dir={tmp_path / 'cache'}", "logger=none", "trainer.max_epochs=4",
+                               "trainer.limit_train_batches=1.0", "trainer.limit_test_batches=1.0"],
                       run_dir=tmp_path / "run")
     results = run(cfg)
-    assert 0.0 <= results["test/acc"] <= 1.0 and results["train/epochs"] == 1
+    assert results["test/acc"] >= 0.6 and results["train/epochs"] == 4, results["test/acc"]
     for name in EVENT_PLOTS:
         assert (tmp_path / "run" / name).is_file(), name
 
 
 @pytest.mark.parametrize("encoding", ["saccade", "flicker", "rotation"])
 def test_emulated_events_train(encoding, tmp_path):
-    cfg = compose_cfg(QUICK + [f"encoding={encoding}", "logger=none", "dataset.limit_train=64", "dataset.limit_val=16",
-                               "dataset.limit_test=16", f"dataset.cache_dir={tmp_path / 'cache'}"], run_dir=tmp_path / "run")
+    """3 epochs on 640 emulated digits: 0.41 (rotation) to 0.78 on 64 test digits (seeds 0, 1); chance is 0.1."""
+    cfg = compose_cfg(QUICK + [f"encoding={encoding}", "logger=none", "dataset.limit_train=640", "dataset.limit_val=16",
+                               "dataset.limit_test=64", f"dataset.cache_dir={tmp_path / 'cache'}", "trainer.max_epochs=3",
+                               "trainer.limit_train_batches=1.0", "trainer.limit_test_batches=1.0"],
+                      run_dir=tmp_path / "run")
     results = run(cfg)
-    assert 0.0 <= results["test/acc"] <= 1.0
+    assert results["test/acc"] >= 0.3, results["test/acc"]
     assert list((tmp_path / "cache").glob("digits-train-*.npy"))
     for name in EVENT_PLOTS:
         assert (tmp_path / "run" / name).is_file(), name

@@ -1,9 +1,9 @@
 """snnexp's fixed-point model against Intel's Lava, spike for spike (needs `make lava`).
 
-On CI (CI=true) a missing Lava environment fails these tests; elsewhere they skip with a message.
+The `lava_python` fixture (tests/conftest.py): on CI (CI=true) a missing Lava environment fails these
+tests; elsewhere they skip with a message, and `make test` says so in its last line.
 """
 import json
-import os
 
 import numpy as np
 import pytest
@@ -11,22 +11,11 @@ import torch
 
 from snnexp.deploy.loihi.convert import FixedPointNet, extract
 from snnexp.deploy.loihi.export import write_netx
-from snnexp.deploy.loihi.lava_io import DEFAULT_VENV, from_lava_layout, run_lava, to_lava_layout
+from snnexp.deploy.loihi.lava_io import from_lava_layout, run_lava, to_lava_layout
 from snnexp.models.mlp import MLP
 from snnexp.neurons import CUBA
 from tests.conftest import QUICK, run_cli
 from tests.deploy.test_loihi import small_csnn, trained_like
-
-
-@pytest.fixture
-def lava_python():
-    python = DEFAULT_VENV / "bin" / "python"
-    if not python.is_file():
-        reason = f"no Lava environment at {DEFAULT_VENV}: `make lava` builds it (Python 3.10, lava-nc 0.10)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI must run the Lava tests, but {reason}")
-        pytest.skip(reason)
-    return python
 
 
 def compare(net, x_seq, python, tmp_path) -> tuple[torch.Tensor, torch.Tensor]:
@@ -68,12 +57,17 @@ def test_conv_net_matches_lava(lava_python, tmp_path):
 
 @pytest.mark.parametrize("model", ["mlp", "csnn"])
 def test_run_deploys_to_lava_end_to_end(model, lava_python, tmp_path):
+    """2 epochs of 20 batches, then 50 test samples through the float model, the fixed-point model and
+    Lava: each 0.88 to 0.96 (seeds 0, 1). Trained on shuffled labels they score 0.08; with the exported
+    weights' sign flipped (Lava and the fixed-point model still agree) 0.40 (mlp) and 0.02 (csnn)."""
     extra = ["model.pool=avg"] if model == "csnn" else []
-    run_cli(QUICK + ["deploy=loihi", f"model={model}", "deploy.samples=10", "logger=none", *extra], run_dir=tmp_path)
+    run_cli(QUICK + ["deploy=loihi", f"model={model}", "deploy.samples=50", "logger=none", "trainer.max_epochs=2",
+                     "trainer.limit_train_batches=20", *extra], run_dir=tmp_path)
     results = json.loads((tmp_path / "results.json").read_text())
-    assert results["deploy/spike_agreement"] == 1.0 and results["deploy/samples_compared"] == 10
+    assert results["deploy/spike_agreement"] == 1.0 and results["deploy/samples_compared"] == 50
     for key in ("deploy/float_acc", "deploy/fixed_acc", "deploy/lava_acc"):
-        assert 0.0 <= results[key] <= 1.0, key
+        assert results[key] >= 0.6, (key, results[key])
+    assert abs(results["deploy/fixed_acc"] - results["deploy/float_acc"]) <= 0.1  # quantisation costs little
     assert results["deploy/fixed_acc"] == results["deploy/lava_acc"]
     assert results["deploy/lava_samples_per_s"] > 0
     assert (tmp_path / "loihi" / "net.h5").is_file() and results["deploy/nir"] == str(tmp_path / "loihi" / "net.nir")

@@ -33,10 +33,14 @@ def test_mlp_on_digits_converts_without_losing_accuracy(tmp_path):
 
 def test_bias_free_poisson_conversion_has_no_bias_anywhere(tmp_path):
     cfg = compose_cfg(QUICK + SHORT[:2] + ["learner.bias=false", "model.batch_norm=false", "learner.input=poisson",
-                                           "learner.T_list=[2,8]", "learner.max_pool=spiking"], run_dir=tmp_path)
+                                           "learner.T_list=[2,8]", "learner.max_pool=spiking", "trainer.max_epochs=2",
+                                           "trainer.limit_train_batches=20", "trainer.limit_test_batches=3"],
+                      run_dir=tmp_path)
     parts = build(cfg)
     results = run(cfg)
-    assert results["conversion/bias"] is False and 0 <= results["snn/test/acc/T8"] <= 1
+    # the converted bias-free SNN on Poisson input at T = 8: 0.78 (seed 0; 0.82, 0.86 with seeds 1, 2);
+    # with the ANN trained on shuffled labels 0.10
+    assert results["conversion/bias"] is False and results["snn/test/acc/T8"] >= 0.5, results["snn/test/acc/T8"]
     learner = parts.learner  # run() built its own parts: convert these (untrained) to look inside
     learner.convert(parts.datamodule.train_dataloader())
     layers = list(learner.model.net)

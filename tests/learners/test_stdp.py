@@ -118,6 +118,7 @@ def test_csnn_stdp_changes_weights_within_range():
 
 
 @pytest.mark.parametrize("overrides, message", [
+    # model=diehl_cook selects neuron=alif and learner=stdp; a user who chooses otherwise is stopped
     (["model=diehl_cook", "neuron=lif"], "needs adaptive thresholds: use neuron=alif"),
     (["model=diehl_cook", "learner=bptt"], "trains with learner=stdp only"),
     (["model=wta", "learner=hybrid"], "trains with learner=stdp only"),

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from snnexp.deploy.folding import fold_batch_norm
 from snnexp.errors import ConfigError
 from snnexp.models.base import SpikingModel, Voting
+from snnexp.models.spiking_pool import SpikingMaxPool2d
 from snnexp.neurons.base import SpikingNeuron
 from snnexp.neurons.cuba import CUBA, DECAY_UNITY, VTH_MAX
 from snnexp.neurons.li import LI
@@ -78,10 +79,11 @@ def refuse_unmappable(model: nn.Module) -> None:
             raise ConfigError(
                 f"deploy=loihi: layer {name} ({type(m).__name__}) has a bias, and Loihi's synapses have none; "
                 f"set model.bias=false (with learner=ann2snn also learner.bias=false)")
-        if isinstance(m, (nn.MaxPool2d, nn.AdaptiveMaxPool2d)):
+        if isinstance(m, (nn.MaxPool2d, nn.AdaptiveMaxPool2d, SpikingMaxPool2d)):
             raise ConfigError(
                 f"deploy=loihi: layer {name} ({type(m).__name__}) is a max-pool: a maximum is not a weighted sum, "
-                f"and netx/Lava have no pooling layer; set model.pool=avg (folded into a strided convolution)")
+                f"and netx/Lava have no pooling layer; set model.pool=avg (folded into a strided convolution; "
+                f"with learner=ann2snn also learner.max_pool=avg)")
         if isinstance(m, LI):
             raise ConfigError(f"deploy=loihi: layer {name} is a non-spiking readout; Lava's output is spikes: "
                               f"set model.readout=spikes")

@@ -57,8 +57,13 @@ def run_lava(net_path: Path, spikes: np.ndarray, python: Path, work: Path, timeo
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
     env["OMP_NUM_THREADS"] = env["OPENBLAS_NUM_THREADS"] = "1"
     t0 = time.perf_counter()
-    proc = subprocess.run([str(python), str(RUNNER), str(net_path), str(inp), str(out)], capture_output=True,
-                          text=True, timeout=timeout_s, env=env, cwd=work)
+    try:
+        proc = subprocess.run([str(python), str(RUNNER), str(net_path), str(inp), str(out)], capture_output=True,
+                              text=True, timeout=timeout_s, env=env, cwd=work)
+    except subprocess.TimeoutExpired:
+        raise ConfigError(f"deploy.timeout_s={timeout_s:g} is too short: the Lava run of {len(spikes)} samples did not "
+                          f"finish in time and was stopped; raise deploy.timeout_s or lower deploy.samples "
+                          f"(the export is in {work})") from None
     total = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"the Lava run failed ({proc.returncode}): {proc.stderr[-3000:]}")

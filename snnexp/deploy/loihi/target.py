@@ -8,19 +8,22 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from snnexp.deploy.cpu import CPUTarget
-from snnexp.deploy.loihi.convert import FixedPointNet, extract, predictions, refuse_unmappable
+from snnexp.deploy.loihi.convert import FixedPointNet, extract, predictions
 from snnexp.deploy.loihi.export import write_netx, write_nir
 from snnexp.deploy.loihi.lava_io import from_lava_layout, lava_python, run_lava, to_lava_layout
 from snnexp.errors import ConfigError, check
+from snnexp.learners.base import Learner
 
 log = logging.getLogger(__name__)
 
 
 class LoihiTarget(CPUTarget):
-    """Trains on the CPU like deploy=cpu; after training (`after_training`):
+    """Trains on the CPU like deploy=cpu. Before training (`check_learner`) it converts the untrained
+    network and encodes a few training samples, so every refusal below comes before any training;
+    after training (`after_training`):
 
     1. checks the model maps to Loihi (no layer bias, no max-pool, spiking readout), folds
        BatchNorm (its shift becomes the neuron bias) and 2x2 average pools (into strided convs),
@@ -37,6 +40,7 @@ class LoihiTarget(CPUTarget):
         super().__init__(num_threads)
         check(int(samples) >= 1, "deploy.samples", samples, "must be >= 1 test samples")
         check(float(nir_dt) > 0, "deploy.nir_dt", nir_dt, "must be > 0 seconds per step")
+        check(float(timeout_s) > 0, "deploy.timeout_s", timeout_s, "must be > 0 seconds for the Lava run")
         self.samples = int(samples)
         self.run_lava = bool(run_lava)
         self.lava_venv = lava_venv
@@ -44,9 +48,16 @@ class LoihiTarget(CPUTarget):
         self.timeout_s = float(timeout_s)
         self.python = lava_python(lava_venv) if self.run_lava else None  # stop at once when it is missing
 
-    def prepare_model(self, model: nn.Module) -> None:
-        """Before training: refuse a model that cannot map to Loihi (names the layer and the fix)."""
-        refuse_unmappable(model)
+    def check_learner(self, learner: Learner, datamodule: pl.LightningDataModule) -> None:
+        """Before training: the network training will produce, converted now (untrained: the checks read
+        its layers, not its values), and its input, encoded from a few training samples, must map to
+        Loihi; otherwise a ConfigError names the layer or the key and the fix."""
+        datamodule.setup("fit")
+        x, _ = next(iter(datamodule.train_dataloader()))
+        with torch.no_grad():
+            x_seq = learner.encoder(x[:8].to(learner.device), generator=torch.Generator(learner.device).manual_seed(0))
+        extract(learner.deployed_model(), tuple(x_seq.shape[2:]))
+        refuse_analog(x_seq, learner)
 
     def after_training(self, learner: pl.LightningModule, datamodule: pl.LightningDataModule,
                        run_dir: Path) -> dict[str, Any]:
@@ -101,11 +112,19 @@ class LoihiTarget(CPUTarget):
             if n >= self.samples:
                 break
         x_seq, y = torch.cat(xs, 1)[:, :self.samples], torch.cat(ys)[:self.samples]
-        if not torch.equal(x_seq, x_seq.bool().to(x_seq.dtype)):
-            raise ConfigError("deploy=loihi needs spike input (0/1), but the encoder gives analog values: "
-                              "use encoding=poisson (with learner=ann2snn: learner.input=poisson)")
+        refuse_analog(x_seq, learner)  # checked before training on a few samples; these are the test samples
         log.info("deploy=loihi: %d test samples encoded in %.2f s", len(y), time.perf_counter() - start)
         return x_seq, y
+
+
+def refuse_analog(x_seq: Tensor, learner: Learner) -> None:
+    """Loihi's input is spikes: refuse any other value, saying where the input comes from."""
+    if torch.equal(x_seq, x_seq.bool().to(x_seq.dtype)):
+        return
+    fix = ("choose an encoding that spikes (encoding=poisson or encoding=latency)" if learner.uses_encoding else
+           f"learner={learner.name} encodes its input itself: make it spikes (learner.input=poisson)")
+    raise ConfigError(f"deploy=loihi needs spike input (0 or 1), but the network's input has other values "
+                      f"(e.g. {float(x_seq[(x_seq != 0) & (x_seq != 1)][0]):g}): {fix}")
 
 
 def _acc(pred: Tensor, y: Tensor) -> float:
