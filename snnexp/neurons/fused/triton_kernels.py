@@ -59,7 +59,8 @@ def leaky_forward_kernel(x_ptr, v0_ptr, s_ptr, h_ptr, v_ptr, a_ptr, b_ptr, c_ptr
     xp, sp, hp = x_ptr + offs, s_ptr + offs, h_ptr + offs
     for _ in range(STEPS):
         h = (b * tl.load(xp, mask=mask, other=0.0).to(COMPUTE) + c) + a * v
-        tl.store(sp, (h >= th).to(s_ptr.dtype.element_ty), mask=mask)
+        # via COMPUTE: the interpreter cannot cast a boolean straight to a 16-bit float
+        tl.store(sp, (h >= th).to(COMPUTE).to(s_ptr.dtype.element_ty), mask=mask)
         if SAVE_H:
             tl.store(hp, h.to(h_ptr.dtype.element_ty), mask=mask)
         v = _reset(h, th, v_reset, SOFT)
