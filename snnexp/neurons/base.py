@@ -185,10 +185,12 @@ class SpikingNeuron(Neuron):
         return s_seq, MembraneState(v)
 
     def run_step(self, x_t: Tensor, state: Any) -> tuple[Tensor, Any]:
+        """One step; the module's own single-step state (`self.state`) may be updated in place."""
         coefficients = self.charge_coefficients()
         if coefficients is None:
             return self.step(x_t, state)
-        s, v = leaky_fire(x_t, state.v, *coefficients, self.v_threshold, self.leaky_spec(), has_time=False)
+        s, v = leaky_fire(x_t, state.v, *coefficients, self.v_threshold, self.leaky_spec(), has_time=False,
+                          in_place=state is self.state)
         return s, MembraneState(v)
 
     def extra_repr(self) -> str:

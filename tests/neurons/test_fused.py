@@ -84,17 +84,20 @@ def test_each_surrogate_and_its_alpha(backend, surrogate):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("cls", [LIF, PLIF, IF])
-def test_single_step_equals_multi_step_equals_loop(backend, cls, use_backend):
+@pytest.mark.parametrize("learn_threshold", [False, True])  # without learnt parameters the state updates in place
+def test_single_step_equals_multi_step_equals_loop(backend, cls, learn_threshold, use_backend):
     device = use_backend(backend)
     kw = {} if cls is IF else {"tau": 3.7, "decay_input": cls is PLIF}
-    multi = make(cls, "hard", learn_threshold=True, surrogate=Triangle(0.8), **kw).double().to(device)
-    single = make(cls, "hard", learn_threshold=True, surrogate=Triangle(0.8), step_mode="s", **kw).double().to(device)
+    multi = make(cls, "hard", learn_threshold=learn_threshold, surrogate=Triangle(0.8), **kw).double().to(device)
+    single = make(cls, "hard", learn_threshold=learn_threshold, surrogate=Triangle(0.8), step_mode="s",
+                  **kw).double().to(device)
     single.load_state_dict(multi.state_dict())
     x, _, w = inputs(device, T=6, shape=(2, 8), seed=4, scale=2.0)
     s_multi = multi(x)
     s_single = torch.stack([single(x_t) for x_t in x])
-    s_loop, _ = multi.run_loop(x, multi.initial_state(x[0]))
+    s_loop, final = multi.run_loop(x, multi.initial_state(x[0]))
     assert s_loop.sum() > 0 and torch.equal(s_multi, s_loop) and torch.equal(s_single, s_loop)
+    assert torch.allclose(single.state.v, final.v, atol=1e-12)
     grads = [torch.autograd.grad((s * w).sum(), [x, *n.parameters()])
              for s, n in ((s_multi, multi), (s_single, single), (s_loop, multi))]
     for g in grads[:2]:

@@ -64,10 +64,12 @@ def backend_for(x: Tensor, spec: LeakySpec) -> Fire:
 
 
 def leaky_fire(x: Tensor, v0: Tensor, a: Tensor, b: Tensor, c: Tensor, th: Tensor, spec: LeakySpec,
-               has_time: bool) -> tuple[Tensor, Tensor]:
+               has_time: bool, in_place: bool = False) -> tuple[Tensor, Tensor]:
     """h_t = a*v_{t-1} + b*x_t + c; s_t = H(h_t - th); v_t = reset(h_t, s_t), over all steps of x.
 
     x: [T, N, ...] (has_time) or [N, ...] (one step); v0: [N, ...]; a, b, c, th: 0-dim tensors.
     Returns (s, v_last) with s shaped as x. Gradients flow to x, v0, a, b, c and th.
+    in_place: v0 belongs to the caller alone, so a kernel may write v_last over it (a single step
+    of a module's own state: no new membrane buffer per step).
     """
-    return backend_for(x, spec)(x, v0, a, b, c, th, spec, has_time)
+    return backend_for(x, spec)(x, v0, a, b, c, th, spec, has_time, in_place)

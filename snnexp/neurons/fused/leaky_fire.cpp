@@ -13,6 +13,9 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
+#if defined(__AVX512F__) || defined(__AVX__)
+#include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -80,30 +83,72 @@ void surrogate_grad(int64_t kind, T alpha, const T* h, T th, T* out, int64_t n) 
   }
 }
 
+// dst[0, n) = src[0, n), bypassing the cache where the CPU can: h is read again only in the
+// backward pass, long after the layers above have used the cache, so it should not evict them
+// (and a streaming store does not read the line first).
+template <typename T>
+void stream_copy(T* dst, const T* src, int64_t n) {
+#if defined(__AVX512F__) || defined(__AVX__)
+#if defined(__AVX512F__)
+  constexpr int64_t VBYTES = 64;
+#else
+  constexpr int64_t VBYTES = 32;
+#endif
+  constexpr int64_t W = VBYTES / sizeof(T);
+  int64_t i = 0;
+  for (; i < n && reinterpret_cast<uintptr_t>(dst + i) % VBYTES != 0; ++i) dst[i] = src[i];
+  for (; i + W <= n; i += W) {
+#if defined(__AVX512F__)
+    if constexpr (sizeof(T) == 4) _mm512_stream_ps(reinterpret_cast<float*>(dst + i), _mm512_loadu_ps(reinterpret_cast<const float*>(src + i)));
+    else _mm512_stream_pd(reinterpret_cast<double*>(dst + i), _mm512_loadu_pd(reinterpret_cast<const double*>(src + i)));
+#else
+    if constexpr (sizeof(T) == 4) _mm256_stream_ps(reinterpret_cast<float*>(dst + i), _mm256_loadu_ps(reinterpret_cast<const float*>(src + i)));
+    else _mm256_stream_pd(reinterpret_cast<double*>(dst + i), _mm256_loadu_pd(reinterpret_cast<const double*>(src + i)));
+#endif
+  }
+  for (; i < n; ++i) dst[i] = src[i];
+#else
+  std::copy(src, src + n, dst);
+#endif
+}
+
+inline void stream_fence() {
+#if defined(__AVX512F__) || defined(__AVX__)
+  _mm_sfence();  // streaming stores are weakly ordered: make them visible before the task ends
+#endif
+}
+
 template <typename T, bool SOFT>
 inline T reset(T h, T th, T v_reset) {
   return h >= th ? (SOFT ? h - th : v_reset) : h;
 }
 
-// One chunk of elements [i0, i0 + n) over all steps; v lives in v_last (L2-resident per chunk),
-// and each step streams through a long contiguous stretch of x, s and h.
+// One chunk of elements [i0, i0 + n) over all steps; v lives in v_last (L2-resident per chunk;
+// it may be v0 itself, updated in place), and each step streams through a long contiguous
+// stretch of x, s and h, in L1-sized blocks.
 template <typename T, bool SOFT, bool SAVE_H>
 void forward_chunk(const T* x, const T* v0, T* s, T* h, T* v_last, int64_t steps, int64_t M, int64_t i0,
                    int64_t n, T a, T b, T c, T th, T v_reset) {
-  T* v = v_last + i0;
-  std::copy(v0 + i0, v0 + i0 + n, v);
+  alignas(64) T h_buf[BLOCK];
+  T* v_chunk = v_last + i0;
+  if (v0 != v_last) std::copy(v0 + i0, v0 + i0 + n, v_chunk);
   for (int64_t t = 0; t < steps; ++t) {
-    const T* xt = x + t * M + i0;
-    T* st = s + t * M + i0;
-    T* ht = h + t * M + i0;
+    for (int64_t j0 = 0; j0 < n; j0 += BLOCK) {
+      const int64_t m = std::min(BLOCK, n - j0), k0 = t * M + i0 + j0;
+      const T* xt = x + k0;
+      T* st = s + k0;
+      T* v = v_chunk + j0;
 #pragma omp simd
-    for (int64_t i = 0; i < n; ++i) {
-      const T hv = (b * xt[i] + c) + a * v[i];
-      st[i] = hv >= th ? T(1) : T(0);
-      if (SAVE_H) ht[i] = hv;
-      v[i] = reset<T, SOFT>(hv, th, v_reset);
+      for (int64_t i = 0; i < m; ++i) {
+        const T hv = (b * xt[i] + c) + a * v[i];
+        st[i] = hv >= th ? T(1) : T(0);
+        h_buf[i] = hv;
+        v[i] = reset<T, SOFT>(hv, th, v_reset);
+      }
+      if (SAVE_H) stream_copy(h + k0, h_buf, m);
     }
   }
+  if (SAVE_H) stream_fence();
 }
 
 // Gradient of everything upstream w.r.t. h_t (gh), from the spike's gradient gs and the next
@@ -193,15 +238,18 @@ at::Tensor as_layout(const at::Tensor& t, const at::Tensor& like) {
 // Tasks of at least ~64K element-steps, so small layers run on one thread.
 int64_t grain(int64_t steps) { return std::max<int64_t>(1, 65536 / (CHUNK * std::max<int64_t>(steps, 1))); }
 
+// update_v: write the last membrane into v0 itself when it already has x's layout and dtype
+// (single steps of a module's own state: no new buffer per step). Returns {s, h, v_last}.
 std::vector<at::Tensor> leaky_forward(at::Tensor x, at::Tensor v0, const at::Tensor& a, const at::Tensor& b,
                                       const at::Tensor& c, const at::Tensor& th, bool has_time, double v_reset,
-                                      bool soft, bool save_h) {
+                                      bool soft, bool save_h, bool update_v) {
   TORCH_CHECK(x.device().is_cpu() && v0.device().is_cpu(), "snnexp leaky_forward: CPU tensors only");
   if (!time_major_dense(x, has_time)) x = x.contiguous();
   const at::Tensor x0 = step_slice(x, has_time);
-  v0 = as_layout(v0.to(x.scalar_type()), x0);
+  const bool in_place = update_v && v0.scalar_type() == x.scalar_type() && v0.strides() == x0.strides();
+  if (!in_place) v0 = as_layout(v0.to(x.scalar_type()), x0);
   const int64_t steps = has_time ? x.size(0) : 1, M = x0.numel();
-  at::Tensor s = at::empty_like(x), v_last = at::empty_like(x0);
+  at::Tensor s = at::empty_like(x), v_last = in_place ? v0 : at::empty_like(x0);
   at::Tensor h = save_h ? at::empty_like(x) : at::Tensor();
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "leaky_forward", [&] {
     using T = scalar_t;
@@ -230,7 +278,7 @@ std::vector<at::Tensor> leaky_forward(at::Tensor x, at::Tensor v0, const at::Ten
 // unless need_coef). x is needed only for b's gradient (pass it when b requires one).
 std::vector<at::Tensor> leaky_backward(const std::optional<at::Tensor>& grad_s_opt,
                                        const std::optional<at::Tensor>& grad_v_opt, const at::Tensor& h,
-                                       at::Tensor v0, const std::optional<at::Tensor>& x_opt, const at::Tensor& a,
+                                       const std::optional<at::Tensor>& v0_opt, const std::optional<at::Tensor>& x_opt, const at::Tensor& a,
                                        const at::Tensor& b, const at::Tensor& th, bool has_time, double v_reset,
                                        bool soft, bool detach_reset, int64_t surrogate, double alpha, bool need_x,
                                        bool need_coef) {
@@ -255,7 +303,9 @@ std::vector<at::Tensor> leaky_backward(const std::optional<at::Tensor>& grad_s_o
   }
   at::Tensor gv_last;
   if (grad_v_opt.has_value() && grad_v_opt->defined()) gv_last = as_layout(grad_v_opt->to(h.scalar_type()), h0);
-  v0 = as_layout(v0.to(h.scalar_type()), h0);
+  // v0 and x: needed only for the coefficients' gradients (v_{-1} for a, the input for b)
+  at::Tensor v0 = v0_opt.has_value() && v0_opt->defined() ? as_layout(v0_opt->to(h.scalar_type()), h0) : at::Tensor();
+  TORCH_CHECK(!need_coef || v0.defined(), "snnexp leaky_backward: the coefficients' gradients need v0");
   at::Tensor x = x_opt.has_value() && x_opt->defined() ? as_layout(x_opt->to(h.scalar_type()), h) : at::Tensor();
   at::Tensor gx = need_x ? at::empty_like(h) : at::Tensor();
   at::Tensor gv0 = at::empty_like(h0);
@@ -266,7 +316,7 @@ std::vector<at::Tensor> leaky_backward(const std::optional<at::Tensor>& grad_s_o
     const T* gsp = gs.defined() ? gs.const_data_ptr<T>() : nullptr;
     const T* gvp = gv_last.defined() ? gv_last.const_data_ptr<T>() : nullptr;
     const T* hp = h.const_data_ptr<T>();
-    const T* v0p = v0.const_data_ptr<T>();
+    const T* v0p = v0.defined() ? v0.const_data_ptr<T>() : nullptr;
     const T* xp = x.defined() ? x.const_data_ptr<T>() : nullptr;
     T* gxp = need_x ? gx.mutable_data_ptr<T>() : nullptr;
     T* gv0p = gv0.mutable_data_ptr<T>();
@@ -294,9 +344,9 @@ std::vector<at::Tensor> leaky_backward(const std::optional<at::Tensor>& grad_s_o
 }  // namespace
 
 TORCH_LIBRARY(snnexp_fused, m) {
-  m.def("leaky_forward(Tensor x, Tensor v0, Tensor a, Tensor b, Tensor c, Tensor th, bool has_time, float v_reset, "
-        "bool soft, bool save_h) -> Tensor[]", &leaky_forward);
-  m.def("leaky_backward(Tensor? grad_s, Tensor? grad_v, Tensor h, Tensor v0, Tensor? x, Tensor a, Tensor b, "
+  m.def("leaky_forward(Tensor x, Tensor(a!) v0, Tensor a, Tensor b, Tensor c, Tensor th, bool has_time, "
+        "float v_reset, bool soft, bool save_h, bool update_v) -> Tensor[]", &leaky_forward);
+  m.def("leaky_backward(Tensor? grad_s, Tensor? grad_v, Tensor h, Tensor? v0, Tensor? x, Tensor a, Tensor b, "
         "Tensor th, bool has_time, float v_reset, bool soft, bool detach_reset, int surrogate, float alpha, "
         "bool need_x, bool need_coef) -> Tensor[]", &leaky_backward);
 }

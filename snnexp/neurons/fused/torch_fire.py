@@ -98,5 +98,6 @@ def _reset_into(v: Tensor, h: Tensor, s: Tensor, th: Tensor, spec: LeakySpec) ->
 
 
 def fire(x: Tensor, v0: Tensor, a: Tensor, b: Tensor, c: Tensor, th: Tensor, spec: LeakySpec,
-         has_time: bool) -> tuple[Tensor, Tensor]:
+         has_time: bool, in_place: bool = False) -> tuple[Tensor, Tensor]:
+    """`in_place` is a permission the kernels use; this path always returns a new membrane."""
     return TorchLeakyFire.apply(x, v0, a, b, c, th, spec, has_time)

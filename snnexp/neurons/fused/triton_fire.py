@@ -54,24 +54,30 @@ def _as_layout(t: Tensor, like: Tensor, dtype: torch.dtype | None = None) -> Ten
 
 class TritonLeakyFire(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, v0, a, b, c, th, spec: LeakySpec, has_time: bool):
+    def forward(ctx, x, v0, a, b, c, th, spec: LeakySpec, has_time: bool, in_place: bool):
         from snnexp.neurons.fused.triton_kernels import leaky_forward_kernel
 
         x, x0 = _time_major(x, has_time)
+        need_coef = any(ctx.needs_input_grad[2:6])  # then v0 is saved, so it must not change
+        update_v = (in_place and not need_coef and not (v0.is_leaf and v0.requires_grad)
+                    and v0.stride() == x0.stride())
         v0 = _as_layout(v0, x0)
         steps, M = (x.shape[0] if has_time else 1), x0.numel()
         tl_compute, compute = _compute(x.dtype)
         save_h = any(ctx.needs_input_grad[:6])
         s = torch.empty_like(x)
         h = torch.empty_like(x, dtype=compute) if save_h else s
-        v = torch.empty_like(x0, dtype=v0.dtype)
+        v = v0 if update_v else torch.empty_like(x0, dtype=v0.dtype)  # each program reads its v0 before writing
         consts = _constants(spec.v_reset, spec.surrogate.alpha, compute, x.device)
         leaky_forward_kernel[(triton_cdiv(M, BLOCK),)](
             x, v0, s, h, v, a, b, c, th, consts, M,
             STEPS=steps, SOFT=spec.soft, SAVE_H=save_h, COMPUTE=tl_compute, BLOCK=BLOCK)
         ctx.set_materialize_grads(False)
-        ctx.save_for_backward(h if save_h else None, v0, x if ctx.needs_input_grad[3] else None, a, b, th)
-        ctx.spec, ctx.has_time, ctx.x_dtype = spec, has_time, x.dtype
+        ctx.save_for_backward(h if save_h else None, v0 if need_coef else None, x if ctx.needs_input_grad[3] else None,
+                              a, b, th)
+        ctx.spec, ctx.has_time, ctx.x_dtype, ctx.v_dtype = spec, has_time, x.dtype, v0.dtype
+        if update_v:
+            ctx.mark_dirty(v0)
         return s, v
 
     @staticmethod
@@ -98,12 +104,12 @@ class TritonLeakyFire(torch.autograd.Function):
         if x is not None:
             x = _as_layout(x, h)
         gx = torch.empty_like(h, dtype=ctx.x_dtype) if need_x else h
-        gv0 = torch.empty_like(h0, dtype=v0.dtype)
+        gv0 = torch.empty_like(h0, dtype=ctx.v_dtype)
         programs = triton_cdiv(M, BLOCK)
         partial = torch.zeros(programs, 4, dtype=compute, device=h.device) if coef else h
         consts = _constants(spec.v_reset, spec.surrogate.alpha, compute, h.device)
         leaky_backward_kernel[(programs,)](
-            h if grad_s is None else grad_s, gs_step, h if grad_v is None else grad_v, h, v0,
+            h if grad_s is None else grad_s, gs_step, h if grad_v is None else grad_v, h, h if v0 is None else v0,
             h if x is None else x, gx, gv0, partial, a, b, th, consts, M,
             STEPS=steps, SOFT=spec.soft, DETACH=spec.detach_reset, COEF=coef, NEED_X=need_x, HAS_GS=grad_s is not None,
             GS_BROADCAST=broadcast, HAS_GV=grad_v is not None, HAS_X=x is not None,
@@ -111,7 +117,7 @@ class TritonLeakyFire(torch.autograd.Function):
         sums = partial.sum(0) if coef else None
         ga, gb, gc, gth = (sums[j].to(t.dtype) if need else None
                            for j, (t, need) in enumerate(zip((a, b, a, th), need_coef)))
-        return gx if need_x else None, gv0 if need_v0 else None, ga, gb, gc, gth, None, None
+        return gx if need_x else None, gv0 if need_v0 else None, ga, gb, gc, gth, None, None, None
 
 
 def triton_cdiv(n: int, d: int) -> int:
@@ -123,5 +129,5 @@ def supports(x: Tensor, spec: LeakySpec) -> bool:
 
 
 def fire(x: Tensor, v0: Tensor, a: Tensor, b: Tensor, c: Tensor, th: Tensor, spec: LeakySpec,
-         has_time: bool) -> tuple[Tensor, Tensor]:
-    return TritonLeakyFire.apply(x, v0, a, b, c, th, spec, has_time)
+         has_time: bool, in_place: bool = False) -> tuple[Tensor, Tensor]:
+    return TritonLeakyFire.apply(x, v0, a, b, c, th, spec, has_time, in_place)
