@@ -159,16 +159,16 @@ template <typename T, bool SOFT, bool DETACH, bool COEF>
 void backward_chunk(const T* gs, int64_t gs_step, bool gs_broadcast, const T* gv_last, const T* h, const T* v0,
                     const T* x, T* gx, T* gv0, int64_t steps, int64_t M, int64_t i0, int64_t n, T a, T b, T th,
                     T v_reset, int64_t surrogate, T alpha, double* acc) {
-  alignas(64) T sg[BLOCK], gs_buf[BLOCK], v_prev[BLOCK], zeros[BLOCK], sink[BLOCK];
-  T* gv_chunk = gv0 + i0;
-  if (gv_last) std::copy(gv_last + i0, gv_last + i0 + n, gv_chunk); else std::fill(gv_chunk, gv_chunk + n, T(0));
-  std::fill(zeros, zeros + BLOCK, T(0));  // the input when it is not needed (b's gradient reads zeros)
+  alignas(64) T sg[BLOCK], gs_buf[BLOCK], v_prev[BLOCK], zeros[BLOCK], sink[BLOCK], gv_buf[BLOCK];
+  std::vector<T> gv_chunk(steps > 1 ? n : 0);  // gv between steps (cache-resident); the last goes out streamed
+  std::fill(zeros, zeros + BLOCK, T(0));  // an absent input (no gv_last; x when b needs no gradient)
   double acc_a = 0, acc_b = 0, acc_c = 0, acc_th = 0;
   for (int64_t t = steps - 1; t >= 0; --t) {
     for (int64_t j0 = 0; j0 < n; j0 += BLOCK) {
       const int64_t m = std::min(BLOCK, n - j0), k0 = t * M + i0 + j0;
       const T* ht = h + k0;
-      T* gv = gv_chunk + j0;
+      const T* gv_in = t < steps - 1 ? gv_chunk.data() + j0 : gv_last ? gv_last + i0 + j0 : zeros;
+      T* gv_out = t > 0 ? gv_chunk.data() + j0 : gv_buf;
       surrogate_grad<T>(surrogate, alpha, ht, th, sg, m);
       const T* gst = gs_buf;
       if (!gs) std::fill(gs_buf, gs_buf + m, T(0));
@@ -182,7 +182,7 @@ void backward_chunk(const T* gs, int64_t gs_step, bool gs_broadcast, const T* gv
       }
 #pragma omp simd reduction(+ : acc_a, acc_b, acc_c, acc_th)
       for (int64_t i = 0; i < m; ++i) {
-        const T hv = ht[i], g = gst[i], d = sg[i], gvi = gv[i];
+        const T hv = ht[i], g = gst[i], d = sg[i], gvi = gv_in[i];
         const bool spike = hv >= th;
         T gh;
         if (SOFT && DETACH) gh = gvi + g * d;                       // dv/dh = 1
@@ -198,10 +198,13 @@ void backward_chunk(const T* gs, int64_t gs_step, bool gs_broadcast, const T* gv
           acc_c += double(gh);
         }
         gxt[i] = b * gh;
-        gv[i] = a * gh;
+        gv_out[i] = a * gh;
       }
+      // v0's gradient is read by the step before this one, after the rest of the network's backward
+      if (t == 0) stream_copy(gv0 + i0 + j0, gv_buf, m);
     }
   }
+  stream_fence();
   acc[0] = acc_a; acc[1] = acc_b; acc[2] = acc_c; acc[3] = acc_th;
 }
 
