@@ -161,6 +161,7 @@ class SpikingNeuron(Neuron):
         self.reset_mode = reset
         self.detach_reset = bool(detach_reset)
         self.surrogate = surrogate if surrogate is not None else ATan()
+        self._sequence_coefficients: tuple[Tensor, Tensor, Tensor] | None = None  # see run_step
 
     def initial_state(self, x_t: Tensor) -> Any:
         return MembraneState(torch.full_like(x_t, self.v_reset))
@@ -185,13 +186,30 @@ class SpikingNeuron(Neuron):
         return s_seq, MembraneState(v)
 
     def run_step(self, x_t: Tensor, state: Any) -> tuple[Tensor, Any]:
-        """One step; the module's own single-step state (`self.state`) may be updated in place."""
-        coefficients = self.charge_coefficients()
+        """One step; the module's own single-step state (`self.state`) may be updated in place.
+
+        Over one sequence of the module's own state, coefficients that need no gradient (fixed
+        tau and threshold) are computed at its first step only; `reset()` and `.to()` forget them.
+        """
+        own = state is self.state
+        coefficients = self._sequence_coefficients if own else None
         if coefficients is None:
-            return self.step(x_t, state)
+            coefficients = self.charge_coefficients()
+            if coefficients is None:
+                return self.step(x_t, state)
+            if own and not any(c.requires_grad for c in coefficients):
+                self._sequence_coefficients = coefficients
         s, v = leaky_fire(x_t, state.v, *coefficients, self.v_threshold, self.leaky_spec(), has_time=False,
-                          in_place=state is self.state)
+                          in_place=own)
         return s, MembraneState(v)
+
+    def reset(self) -> None:
+        self._sequence_coefficients = None
+        super().reset()
+
+    def _apply(self, fn, *args, **kwargs):  # .to(), .double(), .cuda(): the coefficients must follow
+        self._sequence_coefficients = None
+        return super()._apply(fn, *args, **kwargs)
 
     def extra_repr(self) -> str:
         return (f"v_threshold={self.v_threshold.item():g}, v_reset={self.v_reset:g}, reset={self.reset_mode}, "

@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 SOURCE = Path(__file__).with_name("leaky_fire.cpp")
 FLAGS = ["-O3", "-march=native", "-fopenmp", "-std=c++17", "-shared", "-fPIC", "-w"]
 # glibc's vector math (libmvec) for the sigmoid surrogate's exp; see leaky_fire.cpp
-LIBS = ["-lc10", "-ltorch_cpu"] + (["-lmvec"] if sys.platform.startswith("linux") and platform.machine() == "x86_64" else [])
+_X86_LINUX = sys.platform.startswith("linux") and platform.machine() == "x86_64"
+LIBS = ["-lc10", "-ltorch_cpu"] + (["-lmvec"] if _X86_LINUX else [])
 
 
 def cache_dir() -> Path:

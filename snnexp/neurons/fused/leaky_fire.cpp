@@ -98,12 +98,14 @@ void stream_copy(T* dst, const T* src, int64_t n) {
   int64_t i = 0;
   for (; i < n && reinterpret_cast<uintptr_t>(dst + i) % VBYTES != 0; ++i) dst[i] = src[i];
   for (; i + W <= n; i += W) {
+    float* fd = reinterpret_cast<float*>(dst + i);
+    double* dd = reinterpret_cast<double*>(dst + i);
+    const float* fs = reinterpret_cast<const float*>(src + i);
+    const double* ds = reinterpret_cast<const double*>(src + i);
 #if defined(__AVX512F__)
-    if constexpr (sizeof(T) == 4) _mm512_stream_ps(reinterpret_cast<float*>(dst + i), _mm512_loadu_ps(reinterpret_cast<const float*>(src + i)));
-    else _mm512_stream_pd(reinterpret_cast<double*>(dst + i), _mm512_loadu_pd(reinterpret_cast<const double*>(src + i)));
+    if constexpr (sizeof(T) == 4) _mm512_stream_ps(fd, _mm512_loadu_ps(fs)); else _mm512_stream_pd(dd, _mm512_loadu_pd(ds));
 #else
-    if constexpr (sizeof(T) == 4) _mm256_stream_ps(reinterpret_cast<float*>(dst + i), _mm256_loadu_ps(reinterpret_cast<const float*>(src + i)));
-    else _mm256_stream_pd(reinterpret_cast<double*>(dst + i), _mm256_loadu_pd(reinterpret_cast<const double*>(src + i)));
+    if constexpr (sizeof(T) == 4) _mm256_stream_ps(fd, _mm256_loadu_ps(fs)); else _mm256_stream_pd(dd, _mm256_loadu_pd(ds));
 #endif
   }
   for (; i < n; ++i) dst[i] = src[i];
@@ -281,7 +283,8 @@ std::vector<at::Tensor> leaky_forward(at::Tensor x, at::Tensor v0, const at::Ten
 // unless need_coef). x is needed only for b's gradient (pass it when b requires one).
 std::vector<at::Tensor> leaky_backward(const std::optional<at::Tensor>& grad_s_opt,
                                        const std::optional<at::Tensor>& grad_v_opt, const at::Tensor& h,
-                                       const std::optional<at::Tensor>& v0_opt, const std::optional<at::Tensor>& x_opt, const at::Tensor& a,
+                                       const std::optional<at::Tensor>& v0_opt,
+                                       const std::optional<at::Tensor>& x_opt, const at::Tensor& a,
                                        const at::Tensor& b, const at::Tensor& th, bool has_time, double v_reset,
                                        bool soft, bool detach_reset, int64_t surrogate, double alpha, bool need_x,
                                        bool need_coef) {

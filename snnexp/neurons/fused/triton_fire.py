@@ -109,8 +109,8 @@ class TritonLeakyFire(torch.autograd.Function):
         partial = torch.zeros(programs, 4, dtype=compute, device=h.device) if coef else h
         consts = _constants(spec.v_reset, spec.surrogate.alpha, compute, h.device)
         leaky_backward_kernel[(programs,)](
-            h if grad_s is None else grad_s, gs_step, h if grad_v is None else grad_v, h, h if v0 is None else v0,
-            h if x is None else x, gx, gv0, partial, a, b, th, consts, M,
+            h if grad_s is None else grad_s, gs_step, h if grad_v is None else grad_v, h,  # h: unused inputs
+            h if v0 is None else v0, h if x is None else x, gx, gv0, partial, a, b, th, consts, M,
             STEPS=steps, SOFT=spec.soft, DETACH=spec.detach_reset, COEF=coef, NEED_X=need_x, HAS_GS=grad_s is not None,
             GS_BROADCAST=broadcast, HAS_GV=grad_v is not None, HAS_X=x is not None,
             SURROGATE=surrogate_code(spec.surrogate), COMPUTE=tl_compute, BLOCK=BLOCK)

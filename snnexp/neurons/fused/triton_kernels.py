@@ -47,7 +47,8 @@ def _reset(h, th, v_reset, SOFT: tl.constexpr):
 
 @triton.jit(do_not_specialize=["M"])  # Triton makes an int equal to 1 a constant; M must stay a value
 def leaky_forward_kernel(x_ptr, v0_ptr, s_ptr, h_ptr, v_ptr, a_ptr, b_ptr, c_ptr, th_ptr, consts_ptr, M,
-                         STEPS: tl.constexpr, SOFT: tl.constexpr, SAVE_H: tl.constexpr, COMPUTE: tl.constexpr, BLOCK: tl.constexpr):
+                         STEPS: tl.constexpr, SOFT: tl.constexpr, SAVE_H: tl.constexpr, COMPUTE: tl.constexpr,
+                         BLOCK: tl.constexpr):
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < M
     a = tl.load(a_ptr).to(COMPUTE)
@@ -73,7 +74,8 @@ def leaky_forward_kernel(x_ptr, v0_ptr, s_ptr, h_ptr, v_ptr, a_ptr, b_ptr, c_ptr
 @triton.jit(do_not_specialize=["gs_step", "M"])
 def leaky_backward_kernel(gs_ptr, gs_step, gv_ptr, h_ptr, v0_ptr, x_ptr, gx_ptr, gv0_ptr, partial_ptr,
                           a_ptr, b_ptr, th_ptr, consts_ptr, M,
-                          STEPS: tl.constexpr, SOFT: tl.constexpr, DETACH: tl.constexpr, COEF: tl.constexpr, NEED_X: tl.constexpr,
+                          STEPS: tl.constexpr, SOFT: tl.constexpr, DETACH: tl.constexpr, COEF: tl.constexpr,
+                          NEED_X: tl.constexpr,
                           HAS_GS: tl.constexpr, GS_BROADCAST: tl.constexpr, HAS_GV: tl.constexpr,
                           HAS_X: tl.constexpr, SURROGATE: tl.constexpr, COMPUTE: tl.constexpr,
                           BLOCK: tl.constexpr):
