@@ -103,9 +103,11 @@ void stream_copy(T* dst, const T* src, int64_t n) {
     const float* fs = reinterpret_cast<const float*>(src + i);
     const double* ds = reinterpret_cast<const double*>(src + i);
 #if defined(__AVX512F__)
-    if constexpr (sizeof(T) == 4) _mm512_stream_ps(fd, _mm512_loadu_ps(fs)); else _mm512_stream_pd(dd, _mm512_loadu_pd(ds));
+    if constexpr (sizeof(T) == 4) _mm512_stream_ps(fd, _mm512_loadu_ps(fs));
+    else _mm512_stream_pd(dd, _mm512_loadu_pd(ds));
 #else
-    if constexpr (sizeof(T) == 4) _mm256_stream_ps(fd, _mm256_loadu_ps(fs)); else _mm256_stream_pd(dd, _mm256_loadu_pd(ds));
+    if constexpr (sizeof(T) == 4) _mm256_stream_ps(fd, _mm256_loadu_ps(fs));
+    else _mm256_stream_pd(dd, _mm256_loadu_pd(ds));
 #endif
   }
   for (; i < n; ++i) dst[i] = src[i];
