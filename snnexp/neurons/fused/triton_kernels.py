@@ -9,7 +9,9 @@ a run-time bound with numpy >= 2.4 (it calls int() on a 1-element array). Arithm
 float64 for float64 tensors); loads and stores convert. The coefficients a, b, c, th and the
 constants (v_reset, alpha) are read from device memory, so no launch needs a host value. The
 surrogate codes follow `spec.KERNEL_SURROGATES`; `torch_fire.py` is the reference.
-Compatible with Triton 3.x; tests run them under TRITON_INTERPRET=1 on CPU tensors.
+Compatible with Triton 3.x; tests run them under TRITON_INTERPRET=1 on CPU tensors. Only
+language builtins and this file's own functions are called: triton.language's @jit helpers
+(tl.zeros, tl.sum) stay compiled-only when triton was imported before TRITON_INTERPRET was set.
 """
 from __future__ import annotations
 
@@ -34,6 +36,11 @@ def _surrogate_grad(z, alpha, SURROGATE: tl.constexpr):
     else:
         sg = tl.where(tl.abs(z) < 0.5 / alpha, alpha, 0.0 * z)
     return sg
+
+
+@triton.jit
+def _add(x, y):
+    return x + y
 
 
 @triton.jit
@@ -91,7 +98,7 @@ def leaky_backward_kernel(gs_ptr, gs_step, gv_ptr, h_ptr, v0_ptr, x_ptr, gx_ptr,
     th = tl.load(th_ptr).to(COMPUTE)
     v_reset = tl.load(consts_ptr).to(COMPUTE)
     alpha = tl.load(consts_ptr + 1).to(COMPUTE)
-    zero = tl.zeros([BLOCK], dtype=COMPUTE)
+    zero = tl.full([BLOCK], 0.0, COMPUTE)
     if HAS_GV:
         gv = tl.load(gv_ptr + offs, mask=mask, other=0.0).to(COMPUTE)
     else:
@@ -153,7 +160,7 @@ def leaky_backward_kernel(gs_ptr, gs_step, gv_ptr, h_ptr, v0_ptr, x_ptr, gx_ptr,
     if COEF:
         acc_th = tl.where(mask, acc_th, zero)
         acc_c = tl.where(mask, acc_c, zero)
-        tl.store(partial_ptr + pid * 4, tl.sum(acc_a, axis=0))
-        tl.store(partial_ptr + pid * 4 + 1, tl.sum(acc_b, axis=0))
-        tl.store(partial_ptr + pid * 4 + 2, tl.sum(acc_c, axis=0))
-        tl.store(partial_ptr + pid * 4 + 3, tl.sum(acc_th, axis=0))
+        tl.store(partial_ptr + pid * 4, tl.reduce(acc_a, 0, _add))
+        tl.store(partial_ptr + pid * 4 + 1, tl.reduce(acc_b, 0, _add))
+        tl.store(partial_ptr + pid * 4 + 2, tl.reduce(acc_c, 0, _add))
+        tl.store(partial_ptr + pid * 4 + 3, tl.reduce(acc_th, 0, _add))
