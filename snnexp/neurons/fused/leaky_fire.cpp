@@ -184,7 +184,8 @@ void backward_chunk(const T* gs, int64_t gs_step, bool gs_broadcast, const T* gv
         if (t == 0) std::copy(v0 + i0 + j0, v0 + i0 + j0 + m, v_prev);
         else for (int64_t i = 0; i < m; ++i) v_prev[i] = reset<T, SOFT>(ht[i - M], th, v_reset);
       }
-#pragma omp simd reduction(+ : acc_a, acc_b, acc_c, acc_th)
+      T blk_a = 0, blk_b = 0, blk_c = 0, blk_th = 0;  // this block's sums, in T: no conversions per element
+#pragma omp simd reduction(+ : blk_a, blk_b, blk_c, blk_th)
       for (int64_t i = 0; i < m; ++i) {
         const T hv = ht[i], g = gst[i], d = sg[i], gvi = gv_in[i];
         const bool spike = hv >= th;
@@ -196,14 +197,15 @@ void backward_chunk(const T* gs, int64_t gs_step, bool gs_broadcast, const T* gv
         if (COEF) {
           T dv_dth = SOFT && spike ? T(-1) : T(0);  // ds/dth = -sg; dv/dth through the reset
           if (!DETACH) dv_dth += SOFT ? th * d : (hv - v_reset) * d;
-          acc_th += double(gvi * dv_dth - g * d);
-          acc_a += double(gh * v_prev[i]);
-          acc_b += double(gh * xt[i]);
-          acc_c += double(gh);
+          blk_th += gvi * dv_dth - g * d;
+          blk_a += gh * v_prev[i];
+          blk_b += gh * xt[i];
+          blk_c += gh;
         }
         gxt[i] = b * gh;
         gv_out[i] = a * gh;
       }
+      acc_a += blk_a; acc_b += blk_b; acc_c += blk_c; acc_th += blk_th;  // across blocks in double
       // v0's gradient is read by the step before this one, after the rest of the network's backward
       if (t == 0) stream_copy(gv0 + i0 + j0, gv_buf, m);
     }
