@@ -13,10 +13,14 @@ Within a step the order is charge -> fire -> reset (as SpikingJelly and Norse;
 snnTorch delays the reset by one step).
 
 Neurons whose charge is affine in (v, x) — IF, LIF, PLIF — also report
-`charge_coefficients() = (a, b, c)` with h = a*v + b*x + c. For those, both
-modes run `LeakyFire`, one autograd Function with a hand-written backward that
-keeps no autograd graph per step (the per-step loop is the hot path);
-`tests/neurons/test_base.py` checks it against the loop of step functions.
+`charge_coefficients() = (a, b, c)` with h = a*v + b*x + c, read off their step
+function's own charge (`affine_coefficients`), so the dynamics are written once.
+For those, both modes run `snnexp.neurons.fused.leaky_fire`: all the steps of a
+call in one autograd Function with a hand-written backward and no autograd graph
+per step (the per-step loop is the hot path). It runs a C++ kernel on the CPU,
+Triton on CUDA, or plain torch ops (see `snnexp/neurons/fused/`); tests check
+each against the loop of step functions. Nothing here reads a tensor back to the
+host, so a CUDA step never waits for the device.
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from snnexp.errors import check
+from snnexp.neurons.fused import LeakySpec, leaky_fire
 from snnexp.neurons.surrogate import ATan, Surrogate
 
 RESETS = ("subtract", "hard")
@@ -70,90 +75,16 @@ def fire_and_reset(h: Tensor, p: FireParams, select: Select | None = None) -> tu
     return s, v
 
 
-class LeakyFire(torch.autograd.Function):
-    """Fused h_t = a*v_{t-1} + b*x_t + c; s_t = H(h_t - th); v_t = reset(h_t, s_t) over T steps.
+def affine_coefficients(charge: Callable[[Tensor, Tensor], Tensor], like: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(a, b, c) with charge(v, x) = a*v + b*x + c, read off an affine charge function.
 
-    Inputs: x_seq [T, N, ...], v0 [N, ...], scalars a, b, c, th (0-dim tensors,
-    gradients returned when they require one). Outputs s_seq [T, N, ...], v_T.
-    Saves only h_seq; s and v_{t-1} are recomputed in the backward pass.
+    The fused path runs on these, so a neuron's dynamics stay written once, in its step
+    function's charge. 0-dim tensors of `like`'s dtype and device, differentiable in whatever
+    the charge depends on (PLIF's learnt tau); nothing is read back to the host.
     """
-
-    @staticmethod
-    def forward(ctx, x_seq, v0, a, b, c, th, surrogate, v_reset, soft, detach_reset):
-        af, bf, cf, thf = (float(t) for t in (a, b, c, th))
-        h_seq = torch.mul(x_seq, bf)  # the input part of every step at once: b*x + c
-        if cf != 0.0:
-            h_seq.add_(cf)
-        s_seq = torch.empty_like(h_seq)
-        v = v0.clone()
-        for t in range(x_seq.shape[0]):
-            h, s = h_seq[t], s_seq[t]
-            h.add_(v, alpha=af)
-            torch.ge(h, thf, out=s)
-            _reset_into(v, h, s, thf, v_reset, soft)
-        ctx.save_for_backward(h_seq, v0, x_seq if ctx.needs_input_grad[3] else None)
-        ctx.consts = (af, bf, thf, surrogate, v_reset, soft, detach_reset)
-        return s_seq, v
-
-    @staticmethod
-    def backward(ctx, grad_s_seq, grad_v_last):
-        h_seq, v0, x_seq = ctx.saved_tensors
-        af, bf, thf, surrogate, v_reset, soft, detach_reset = ctx.consts
-        need_x, need_v0, need_a, need_b, need_c, need_th = ctx.needs_input_grad[:6]
-        if grad_s_seq is None:
-            grad_s_seq = torch.zeros_like(h_seq)
-        gv = torch.zeros_like(v0) if grad_v_last is None else grad_v_last.clone()
-        grad_x = torch.empty_like(h_seq) if need_x else None
-        grads = {k: h_seq.new_zeros(()) for k, need in zip("abct", (need_a, need_b, need_c, need_th)) if need}
-        s = torch.empty_like(v0)
-        for t in range(h_seq.shape[0] - 1, -1, -1):
-            h, gs = h_seq[t], grad_s_seq[t]
-            sg = surrogate.grad(h - thf)
-            if need_th or not soft:
-                torch.ge(h, thf, out=s)
-            # grad_h = gs * sg + gv * dv_t/dh_t, the reset's derivative taken through the spike
-            # (its surrogate) unless detached; written to need few passes over memory
-            if soft and detach_reset:
-                grad_h = torch.addcmul(gv, gs, sg)
-            elif soft:  # dv/dh = 1 - th*sg  ->  gv + sg*(gs - th*gv)
-                grad_h = torch.addcmul(gv, sg, torch.add(gs, gv, alpha=-thf))
-            elif detach_reset:  # dv/dh = 1 - s
-                grad_h = torch.addcmul(gv * (1 - s), gs, sg)
-            else:  # dv/dh = 1 - s + (v_reset - h)*sg
-                grad_h = torch.addcmul(gv * (1 - s), sg, gs + gv * (v_reset - h))
-            if need_th:  # ds/dth = -sg; dv/dth through the reset
-                dv_dth = -s if soft else torch.zeros_like(s)
-                if not detach_reset:
-                    dv_dth = dv_dth + (thf * sg if soft else (h - v_reset) * sg)
-                grads["t"] += (gv * dv_dth).sum() - (gs * sg).sum()
-            if need_a:
-                if t == 0:
-                    v_prev = v0
-                else:  # v_{t-1} = reset(h_{t-1}), recomputed instead of saved
-                    s_prev = torch.ge(h_seq[t - 1], thf).to(h.dtype)
-                    v_prev = torch.empty_like(v0)
-                    _reset_into(v_prev, h_seq[t - 1], s_prev, thf, v_reset, soft)
-                grads["a"] += torch.vdot(grad_h.flatten(), v_prev.flatten())
-            if need_b:
-                grads["b"] += torch.vdot(grad_h.flatten(), x_seq[t].flatten())
-            if need_c:
-                grads["c"] += grad_h.sum()
-            if need_x:
-                torch.mul(grad_h, bf, out=grad_x[t])
-            gv = grad_x[t] if need_x and af == bf else grad_h * af  # LIF with decay_input: a == b
-        return (grad_x, gv if need_v0 else None, grads.get("a"), grads.get("b"), grads.get("c"),
-                grads.get("t"), None, None, None, None)
-
-
-def _reset_into(v: Tensor, h: Tensor, s: Tensor, th: float, v_reset: float, soft: bool) -> None:
-    """v <- reset(h, s) in place, no autograd (the forward of LeakyFire)."""
-    if soft:
-        torch.add(h, s, alpha=-th, out=v)
-    elif v_reset == 0.0:
-        torch.addcmul(h, s, h, value=-1.0, out=v)
-    else:
-        torch.sub(h, v_reset, out=v)
-        torch.addcmul(h, s, v, value=-1.0, out=v)
+    zero, one = like.new_zeros(()), like.new_ones(())
+    c = charge(zero, zero)
+    return charge(one, zero) - c, charge(zero, one) - c, c
 
 
 @runtime_checkable
@@ -196,9 +127,13 @@ class Neuron(nn.Module):
         if self.step_mode == "s":
             if self.state is None:
                 self.state = self.initial_state(x)
-            out_seq, self.state = self.run(x.unsqueeze(0), self.state)
-            return out_seq[0]
+            out, self.state = self.run_step(x, self.state)
+            return out
         return self.run(x)[0]
+
+    def run_step(self, x_t: Tensor, state: Any) -> tuple[Tensor, Any]:
+        """Single-step: [N, ...] -> ([N, ...], state); the step function unless a subclass fuses it."""
+        return self.step(x_t, state)
 
     def run(self, x_seq: Tensor, state: Any = None) -> tuple[Tensor, Any]:
         """Multi-step: [T, N, ...] -> ([T, N, ...], final state); a fresh state unless one is given."""
@@ -218,9 +153,9 @@ class Neuron(nn.Module):
 class SpikingNeuron(Neuron):
     """A neuron that fires: threshold, reset, surrogate gradient, and the fused path.
 
-    IF-like subclasses also implement `charge_coefficients()`; `run` then uses
-    `LeakyFire` instead of the loop. `step(x_t, state, select=None)` passes `select` to
-    `fire_and_reset` (lateral inhibition's k-WTA; the step-function loop is used then).
+    IF-like subclasses also implement `charge_coefficients()`; `run` and `run_step` then use
+    the fused `leaky_fire` instead of the step function. `step(x_t, state, select=None)` passes
+    `select` to `fire_and_reset` (lateral inhibition's k-WTA; the step-function loop is used then).
     """
 
     def __init__(
@@ -247,6 +182,7 @@ class SpikingNeuron(Neuron):
         self.reset_mode = reset
         self.detach_reset = bool(detach_reset)
         self.surrogate = surrogate if surrogate is not None else ATan()
+        self._sequence_coefficients: tuple[Tensor, Tensor, Tensor] | None = None  # see run_step
 
     def initial_state(self, x_t: Tensor) -> Any:
         return MembraneState(torch.full_like(x_t, self.v_reset))
@@ -258,18 +194,43 @@ class SpikingNeuron(Neuron):
     def fire_params(self) -> FireParams:
         return FireParams(self.v_threshold, self.v_reset, self.reset_mode, self.detach_reset, self.surrogate)
 
+    def leaky_spec(self) -> LeakySpec:
+        return LeakySpec(self.v_reset, self.reset_mode == "subtract", self.detach_reset, self.surrogate)
+
     def run(self, x_seq: Tensor, state: Any = None) -> tuple[Tensor, Any]:
         if state is None:
             state = self.initial_state(x_seq[0])
         coefficients = self.charge_coefficients()
         if coefficients is None:
             return self.run_loop(x_seq, state)
-        a, b, c = coefficients
-        s_seq, v = LeakyFire.apply(
-            x_seq, state.v, a, b, c, self.v_threshold, self.surrogate,
-            self.v_reset, self.reset_mode == "subtract", self.detach_reset,
-        )
+        s_seq, v = leaky_fire(x_seq, state.v, *coefficients, self.v_threshold, self.leaky_spec(), has_time=True)
         return s_seq, MembraneState(v)
+
+    def run_step(self, x_t: Tensor, state: Any) -> tuple[Tensor, Any]:
+        """One step; the module's own single-step state (`self.state`) may be updated in place.
+
+        Over one sequence of the module's own state, coefficients that need no gradient (fixed
+        tau and threshold) are computed at its first step only; `reset()` and `.to()` forget them.
+        """
+        own = state is self.state
+        coefficients = self._sequence_coefficients if own else None
+        if coefficients is None:
+            coefficients = self.charge_coefficients()
+            if coefficients is None:
+                return self.step(x_t, state)
+            if own and not any(c.requires_grad for c in coefficients):
+                self._sequence_coefficients = coefficients
+        s, v = leaky_fire(x_t, state.v, *coefficients, self.v_threshold, self.leaky_spec(), has_time=False,
+                          in_place=own)
+        return s, MembraneState(v)
+
+    def reset(self) -> None:
+        self._sequence_coefficients = None
+        super().reset()
+
+    def _apply(self, fn, *args, **kwargs):  # .to(), .double(), .cuda(): the coefficients must follow
+        self._sequence_coefficients = None
+        return super()._apply(fn, *args, **kwargs)
 
     def extra_repr(self) -> str:
         return (f"v_threshold={self.v_threshold.item():g}, v_reset={self.v_reset:g}, reset={self.reset_mode}, "

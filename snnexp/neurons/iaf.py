@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import torch
 from torch import Tensor
 
-from snnexp.neurons.base import FireParams, MembraneState, Select, SpikingNeuron, fire_and_reset
+from snnexp.neurons.base import FireParams, MembraneState, Select, SpikingNeuron, affine_coefficients, fire_and_reset
 
 
 class IFParams(NamedTuple):
@@ -20,8 +19,13 @@ def iaf_step(x_t: Tensor, state: MembraneState, p: IFParams,
     With reset by subtraction its firing rate times the threshold tends to
     ReLU(x) for constant x (Rueckauer et al. 2017). Shapes [N, ...].
     """
-    s, v = fire_and_reset(state.v + x_t, p.fire, select)
+    s, v = fire_and_reset(iaf_charge(state.v, x_t), p.fire, select)
     return s, MembraneState(v)
+
+
+def iaf_charge(v: Tensor, x_t: Tensor) -> Tensor:
+    """`iaf_step`'s charge: h = v + x_t (the fused path reads its coefficients off it)."""
+    return v + x_t
 
 
 class IF(SpikingNeuron):
@@ -34,5 +38,4 @@ class IF(SpikingNeuron):
         return iaf_step(x_t, state, self.params(), select)
 
     def charge_coefficients(self) -> tuple[Tensor, Tensor, Tensor]:
-        one = torch.ones((), dtype=self.v_threshold.dtype, device=self.v_threshold.device)
-        return one, one, one * 0
+        return affine_coefficients(iaf_charge, self.v_threshold)

@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 
 from snnexp.errors import check
-from snnexp.neurons.base import FireParams, MembraneState, Select, SpikingNeuron, fire_and_reset
+from snnexp.neurons.base import FireParams, MembraneState, Select, SpikingNeuron, affine_coefficients, fire_and_reset
 
 
 class LIFParams(NamedTuple):
@@ -26,13 +26,15 @@ def lif_step(x_t: Tensor, state: MembraneState, p: LIFParams,
     then fire and reset (`fire_and_reset`): s = H(h - v_threshold), v = reset(h, s).
     Shapes: x_t and state.v are [N, ...]; returns (s_t, new state), same shape.
     """
-    v = state.v
-    if p.decay_input:
-        h = v + (x_t - (v - p.fire.v_reset)) / p.tau
-    else:
-        h = v - (v - p.fire.v_reset) / p.tau + x_t
-    s, v = fire_and_reset(h, p.fire, select)
+    s, v = fire_and_reset(lif_charge(state.v, x_t, p), p.fire, select)
     return s, MembraneState(v)
+
+
+def lif_charge(v: Tensor, x_t: Tensor, p: LIFParams) -> Tensor:
+    """`lif_step`'s charge h(v, x_t); affine in (v, x_t), so the fused path reads its coefficients off it."""
+    if p.decay_input:
+        return v + (x_t - (v - p.fire.v_reset)) / p.tau
+    return v - (v - p.fire.v_reset) / p.tau + x_t
 
 
 class LIF(SpikingNeuron):
@@ -52,13 +54,9 @@ class LIF(SpikingNeuron):
         return lif_step(x_t, state, self.params(), select)
 
     def charge_coefficients(self) -> tuple[Tensor, Tensor, Tensor]:
-        return leaky_coefficients(1 / self.tau, self.decay_input, self.v_reset)
+        p = self.params()
+        return affine_coefficients(lambda v, x_t: lif_charge(v, x_t, p), self.v_threshold)
 
     def extra_repr(self) -> str:
         return f"tau={float(self.tau):g}, decay_input={self.decay_input}, " + super().extra_repr()
 
-
-def leaky_coefficients(k: Tensor, decay_input: bool, v_reset: float) -> tuple[Tensor, Tensor, Tensor]:
-    """`lif_step`'s charge as h = a*v + b*x + c, with leak k = 1/tau (differentiable in k)."""
-    b = k if decay_input else torch.ones_like(k)
-    return 1 - k, b, k * v_reset

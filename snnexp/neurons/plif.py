@@ -7,8 +7,8 @@ import torch
 from torch import Tensor, nn
 
 from snnexp.errors import check
-from snnexp.neurons.base import MembraneState, Select, SpikingNeuron
-from snnexp.neurons.lif import LIFParams, leaky_coefficients, lif_step
+from snnexp.neurons.base import MembraneState, Select, SpikingNeuron, affine_coefficients
+from snnexp.neurons.lif import LIFParams, lif_charge, lif_step
 
 
 class PLIF(SpikingNeuron):
@@ -35,7 +35,8 @@ class PLIF(SpikingNeuron):
         return lif_step(x_t, state, self.params(), select)
 
     def charge_coefficients(self) -> tuple[Tensor, Tensor, Tensor]:
-        return leaky_coefficients(torch.sigmoid(self.w), self.decay_input, self.v_reset)
+        p = self.params()  # the coefficients depend on w through tau: its gradient flows
+        return affine_coefficients(lambda v, x_t: lif_charge(v, x_t, p), self.v_threshold)
 
     def extra_repr(self) -> str:
         return f"tau={self.tau.item():.4g} (learnt), decay_input={self.decay_input}, " + super().extra_repr()

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from snnexp.neurons import IF, LIF, PLIF
+from snnexp.neurons.base import MembraneState
 from snnexp.neurons.surrogate import ATan, Sigmoid, Triangle
 
 CASES = list(itertools.product([LIF, PLIF, IF], ["subtract", "hard"], [False, True], [False, True]))
@@ -73,3 +74,22 @@ def test_learned_threshold_gets_gradient():
     lif = LIF(learn_threshold=True)
     lif(torch.rand(5, 4, 3) * 2).sum().backward()
     assert lif.v_threshold.grad is not None and lif.v_threshold.grad != 0
+
+
+@pytest.mark.parametrize("neuron", [LIF(tau=3.7, v_reset=-0.3, reset="hard"), LIF(tau=2.5, decay_input=False),
+                                    PLIF(init_tau=4.2, v_reset=0.2, reset="hard"), PLIF(decay_input=False), IF()],
+                         ids=["lif", "lif-raw-input", "plif", "plif-raw-input", "if"])
+def test_charge_coefficients_are_read_off_the_step_function(neuron):
+    # The fused path runs on (a, b, c); they must reproduce the step function's own charge,
+    # which is the membrane the step leaves when nothing fires (threshold out of reach).
+    torch.manual_seed(3)
+    neuron = neuron.double()
+    v, x = torch.randn(50, dtype=torch.float64), torch.randn(50, dtype=torch.float64)
+    a, b, c = neuron.charge_coefficients()
+    with torch.no_grad():
+        neuron.v_threshold.fill_(1e6)
+    s, state = neuron.step(x, MembraneState(v))
+    assert s.sum() == 0
+    assert torch.allclose(a * v + b * x + c, state.v, atol=1e-14)
+    if not isinstance(neuron, IF):  # tau != 2 or raw input: the cases where a and b differ
+        assert not torch.allclose(a, b)

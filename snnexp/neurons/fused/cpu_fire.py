@@ -1,0 +1,49 @@
+"""The fused affine neuron on the CPU: leaky_fire.cpp's kernels (compiled by build.py) as an autograd Function.
+
+Same inputs, outputs and gradients as `TorchLeakyFire` (its reference); float32 and float64.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from snnexp.neurons.fused.spec import LeakySpec, surrogate_code
+
+DTYPES = (torch.float32, torch.float64)
+
+
+class CppLeakyFire(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, v0, a, b, c, th, spec: LeakySpec, has_time: bool, in_place: bool):
+        save_h = any(ctx.needs_input_grad[:6])
+        need_coef = any(ctx.needs_input_grad[2:6])  # then v0 is saved, so it must not change
+        update_v = in_place and not need_coef and not (v0.is_leaf and v0.requires_grad)
+        s, h, v = torch.ops.snnexp_fused.leaky_forward(x, v0, a, b, c, th, has_time, spec.v_reset, spec.soft,
+                                                       save_h, update_v)
+        ctx.set_materialize_grads(False)  # an unused output's gradient stays None: no zeros to read
+        ctx.save_for_backward(h, v0 if need_coef else None, x if ctx.needs_input_grad[3] else None, a, b, th)
+        ctx.spec, ctx.has_time = spec, has_time
+        if v.data_ptr() == v0.data_ptr():  # the new membrane was written over the old one
+            ctx.mark_dirty(v0)
+            return s, v0
+        return s, v
+
+    @staticmethod
+    def backward(ctx, grad_s, grad_v):
+        h, v0, x, a, b, th = ctx.saved_tensors
+        spec = ctx.spec
+        need_x, need_v0, *need_coef = ctx.needs_input_grad[:6]
+        gx, gv0, coef = torch.ops.snnexp_fused.leaky_backward(
+            grad_s, grad_v, h, v0, x, a, b, th, ctx.has_time, spec.v_reset, spec.soft, spec.detach_reset,
+            surrogate_code(spec.surrogate), spec.surrogate.alpha, need_x, any(need_coef))
+        ga, gb, gc, gth = (g.to(t.dtype) if need else None for g, t, need in zip(coef, (a, b, a, th), need_coef))
+        return gx if need_x else None, gv0 if need_v0 else None, ga, gb, gc, gth, None, None, None
+
+
+def supports(x: Tensor, spec: LeakySpec) -> bool:
+    return x.device.type == "cpu" and x.dtype in DTYPES and surrogate_code(spec.surrogate) is not None
+
+
+def fire(x: Tensor, v0: Tensor, a: Tensor, b: Tensor, c: Tensor, th: Tensor, spec: LeakySpec,
+         has_time: bool, in_place: bool = False) -> tuple[Tensor, Tensor]:
+    return CppLeakyFire.apply(x, v0, a, b, c, th, spec, has_time, in_place)
