@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from snnexp.errors import ConfigError
 from snnexp.models.base import SpikingModel, Voting
+from snnexp.models.batchnorm import fold_batchnorm_params
 from snnexp.neurons.base import SpikingNeuron
 from snnexp.neurons.cuba import CUBA, DECAY_UNITY, VTH_MAX
 from snnexp.neurons.iaf import IF
@@ -115,8 +116,8 @@ def extract(model: SpikingModel, in_shape: tuple[int, ...]) -> LoihiNet:
             pending = _Synapse(name, m, w, torch.zeros(w.shape[0], dtype=torch.float64), shape, flatten)
             flatten = None
         elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            _need(pending, name, "a BatchNorm")
-            _fold_batch_norm(pending, m)
+            _need(pending, name, "a BatchNorm")  # its shift becomes the neuron's bias
+            pending.weight, pending.bias = fold_batchnorm_params(pending.weight, pending.bias, m)
         elif isinstance(m, nn.AvgPool2d):
             _need(pending, name, "an average pool (model.pool_first=true puts it before the neuron)")
             _fold_avg_pool(pending, m, name)
@@ -139,16 +140,6 @@ def extract(model: SpikingModel, in_shape: tuple[int, ...]) -> LoihiNet:
 def _need(pending: _Synapse | None, name: str, what: str) -> None:
     if pending is None:
         raise ConfigError(f"deploy=loihi: layer {name} is {what} with no Linear/Conv2d before it to fold into")
-
-
-def _fold_batch_norm(syn: _Synapse, bn: nn.modules.batchnorm._BatchNorm) -> None:
-    """BN(Wx + b) = (gamma/sigma) W x + (beta + gamma (b - mu)/sigma): the shift becomes the neuron's bias."""
-    sigma = (bn.running_var.double() + bn.eps).sqrt()
-    gamma = bn.weight.detach().double() if bn.affine else torch.ones_like(sigma)
-    beta = bn.bias.detach().double() if bn.affine else torch.zeros_like(sigma)
-    k = gamma / sigma
-    syn.weight = syn.weight * k.view(-1, *[1] * (syn.weight.dim() - 1))
-    syn.bias = beta + k * (syn.bias - bn.running_mean.double())
 
 
 def _fold_avg_pool(syn: _Synapse, pool: nn.AvgPool2d, name: str) -> None:
