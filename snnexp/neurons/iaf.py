@@ -34,7 +34,7 @@ class IF(SpikingNeuron):
     def __init__(self, *args, v_init: float | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.v_init = self.v_reset if v_init is None else float(v_init)
-        check(self.v_init < float(self.v_threshold), "neuron.v_init", v_init, "must be below neuron.v_threshold")
+        check(self.v_init < float(self.v_threshold.detach()), "neuron.v_init", v_init, "must be below neuron.v_threshold")
 
     def initial_state(self, x_t: Tensor) -> MembraneState:
         return MembraneState(torch.full_like(x_t, self.v_init))
