@@ -333,7 +333,7 @@ class ANN2SNN(pl.LightningModule):
                "conversion/table": str(table),
                "snn/test/eval_s": self.results["snn/test/eval_s"]}
         if self.conversion == "qcfs":
-            out["conversion/qcfs_thresholds"] = [float(m.threshold) for m in self.ann if isinstance(m, qcfs.QCFS)]
+            out["conversion/qcfs_thresholds"] = [float(m.threshold.detach()) for m in self.ann if isinstance(m, qcfs.QCFS)]
         if "calibration/error" in self.results:
             out["calibration/error"] = {f"T{t}": e for t, e in self.results["calibration/error"].items()}
         return out

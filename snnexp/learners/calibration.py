@@ -151,7 +151,7 @@ def calibrate(source: nn.Sequential, reference: nn.Sequential, to_snn: ToSNN, x:
         if mode == "advanced":
             inputs, _ = snn_rates(to_snn(source), x_seq)
             block = source[w_index:a_index]  # the layer and what sits before its activation (pooling)
-            _fit(block, layer, inputs[k_of[k]], pre_activations[k], iters, lr, batch_size, generator)
+            fit_preactivation(block, inputs[k_of[k]], pre_activations[k], iters, lr, batch_size, generator)
         _, rates = snn_rates(to_snn(source), x_seq)
         shift = channel_error(rates[k_of[k]], targets[k])
         with torch.no_grad():
@@ -167,10 +167,12 @@ def _snn_index(source: nn.Sequential, points: list[tuple[int, int]]) -> list[int
     return [weighted.index(w) for w, _ in points]
 
 
-def _fit(block: nn.Sequential, layer: nn.Module, inputs: Tensor, target: Tensor, iters: int, lr: float,
-         batch_size: int, generator: torch.Generator) -> None:
-    """Adam on layer's weight and bias: block(inputs) -> target in mean squared error, minibatches."""
+def fit_preactivation(block: nn.Sequential, inputs: Tensor, target: Tensor, iters: int = 300, lr: float = 1e-3,
+                      batch_size: int = 32, generator: torch.Generator | None = None) -> None:
+    """Adam on the weight and bias of block[0] (a conv/linear; pooling may follow) in place:
+    block(inputs) -> target in mean squared error, minibatches of batch_size."""
     block.eval()
+    layer = block[0]
     if layer.bias is None:
         layer.bias = nn.Parameter(torch.zeros(layer.weight.shape[0], dtype=layer.weight.dtype,
                                               device=layer.weight.device))
