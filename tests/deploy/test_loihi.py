@@ -1,17 +1,20 @@
 """deploy=loihi without Lava: refusals, folding, quantisation, the netx HDF5 layout, NIR, Lava's layout."""
+import functools
+
 import h5py
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from snnexp.deploy.loihi.convert import FixedPointNet, extract, refuse_unmappable
+from snnexp.deploy.loihi.convert import FirstStepPulse, FixedPointNet, extract, pulse_weight, refuse_unmappable
 from snnexp.deploy.loihi.export import write_netx, write_nir
 from snnexp.deploy.loihi.lava_io import to_lava_layout
 from snnexp.errors import ConfigError
+from snnexp.models.base import SpikingModel
 from snnexp.models.csnn import CSNN
 from snnexp.models.mlp import MLP
-from snnexp.neurons import CUBA, LIF
+from snnexp.neurons import CUBA, IF, LIF
 
 
 def cuba(**kw):
@@ -165,3 +168,27 @@ def test_run_refuses_max_pool_before_training(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "net.2 (MaxPool2d)" in proc.stderr and "model.pool=avg" in proc.stderr
     assert not (tmp_path / "checkpoints").exists()  # stopped before training
+
+
+def test_pulse_weight_is_the_nearest_8bit_mantissa_and_exponent():
+    assert [pulse_weight(v) for v in (0, 200, 255, 256, 440, 511, 1848)] == [
+        (0, 0), (200, 0), (255, 0), (128, 1), (220, 1), (128, 2), (231, 3)]
+    with pytest.raises(ConfigError, match="v_init < 0"):
+        pulse_weight(-4, "net.1")
+
+
+def test_an_if_initial_membrane_becomes_a_first_step_pulse():
+    neuron = functools.partial(IF, reset="subtract", v_init=0.5)
+    net = extract(trained_like(MLP(neuron=neuron, in_shape=(12,), num_classes=5, hidden=(16,), bias=False)), (12,))
+    for layer in net.layers:
+        assert layer.v_init == pytest.approx(layer.vth / 2, rel=0.01)  # theta/2 within the 8-bit mantissa
+    assert sum("initial membrane" in n for n in net.notes) == 2
+    fixed = FixedPointNet(net)
+    assert sum(isinstance(m, FirstStepPulse) for m in fixed.model.net) == 2
+    pulse = FirstStepPulse(3.0)
+    x_seq = torch.zeros(4, 2, 5)
+    assert pulse(x_seq)[:, 0, 0].tolist() == [0.0, 3.0, 0.0, 0.0]  # step 1: the sample's first, after the reset step
+    lif = LIF(reset="hard")
+    lif.v_init = 0.3  # a leaky neuron's initial membrane has no pulse form
+    with pytest.raises(ConfigError, match="only IF"):
+        extract(SpikingModel([nn.Linear(4, 3, bias=False), lif], "m", "spikes"), (4,))
