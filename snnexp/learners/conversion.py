@@ -8,8 +8,8 @@
 
 Every function returns a new network and leaves its input alone. Normalisation relies on every
 module between a conv/linear and its ReLU being positively homogeneous (f(c x) = c f(x) for
-c > 0): pooling, dropout, flatten, voting. `predictions_over_time` gives the SNN's prediction at every
-T <= T_max from one run (spike counts up to step t are the prediction at T = t).
+c > 0): pooling, dropout, flatten, voting.
+`snnexp.learners.over_time` gives the SNN's accuracy at every T <= T_max from one run.
 """
 from __future__ import annotations
 
@@ -22,11 +22,11 @@ from torch import Tensor, nn
 
 from snnexp.errors import check
 from snnexp.models.base import Voting
+from snnexp.models.batchnorm import WEIGHTED, fold_batchnorm  # noqa: F401 (re-exported: the conversion's first step)
 from snnexp.models.spikify import spikify
 from snnexp.models.spiking_pool import SpikingMaxPool2d
 from snnexp.neurons.base import Neuron, SpikingNeuron
 
-WEIGHTED = (nn.Conv2d, nn.Linear)
 HOMOGENEOUS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Dropout, nn.Flatten, nn.Identity, Voting)
 MAX_POOLS = ("avg", "spiking")
 Scales = dict[int, float]  # index in the Sequential of a ReLU (or of the output conv/linear) -> lambda
@@ -62,33 +62,6 @@ def ann_counterpart(net: nn.Sequential, max_pool: str = "spiking", bias: bool = 
         for m in layers:
             if isinstance(m, WEIGHTED):
                 m.bias = None
-    return nn.Sequential(*layers)
-
-
-@torch.no_grad()
-def fold_batchnorm(net: nn.Sequential) -> nn.Sequential:
-    """A copy of `net` with every BatchNorm merged into the conv/linear right before it.
-
-    y = gamma * (W x + b - mu) / sqrt(var + eps) + beta = W' x + b' with
-    W' = W * g, b' = (b - mu) * g + beta, g = gamma / sqrt(var + eps) per output channel. Equal
-    to `net` in eval mode (running statistics). A BatchNorm after anything else is an error.
-    """
-    layers: list[nn.Module] = []
-    for m in net:
-        if not isinstance(m, nn.modules.batchnorm._BatchNorm):
-            layers.append(copy.deepcopy(m))
-            continue
-        if not layers or not isinstance(layers[-1], WEIGHTED) or not m.track_running_stats:
-            raise ValueError(f"cannot fold {m}: it must follow a Conv2d or Linear and track running statistics")
-        layer = layers[-1]
-        g = torch.rsqrt(m.running_var + m.eps)
-        if m.affine:
-            g = g * m.weight
-        shape = (-1,) + (1,) * (layer.weight.dim() - 1)  # one factor per output channel
-        b = layer.bias if layer.bias is not None else torch.zeros_like(m.running_mean)
-        new_bias = (b - m.running_mean) * g + (m.bias if m.affine else 0.0)
-        layer.weight.mul_(g.view(shape))
-        layer.bias = nn.Parameter(new_bias.detach().clone())
     return nn.Sequential(*layers)
 
 
@@ -202,14 +175,3 @@ def to_snn(net: nn.Sequential, neuron: Callable[[], nn.Module], readout: str = "
         out = _last_weighted(nn.Sequential(*layers))
         layers.insert(out + 1, neuron())  # right after the output layer (before a Voting)
     return nn.Sequential(*layers)
-
-
-@torch.no_grad()
-def predictions_over_time(model: nn.Module, x_seq: Tensor) -> Tensor:
-    """Predicted class after every step: out_seq [T, N, K] summed up to t, argmax -> [T, N].
-
-    Row t-1 is the prediction of a run of T = t steps: a neuron's first t steps do not depend on
-    what comes later, so one run of T_max steps answers every T <= T_max. Ties go to the lower
-    class index.
-    """
-    return model(x_seq).cumsum(0).argmax(-1)

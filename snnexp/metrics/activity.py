@@ -75,6 +75,11 @@ class ActivityMonitor:
         self.macs = self.macs + torch.where(spikes, torch.zeros_like(ops), ops)
         self.dense += dense_ops(module, tuple(x.shape))
 
+    @property
+    def synops(self) -> Any:
+        """Effective synaptic operations counted so far, all samples (ACs + MACs; a 0-dim tensor once counted)."""
+        return self.acs + self.macs
+
     def add_samples(self, n: int) -> None:
         self.samples += n
 

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import torch
 from torch import Tensor
 
+from snnexp.errors import check
 from snnexp.neurons.base import FireParams, MembraneState, Select, SpikingNeuron, affine_coefficients, fire_and_reset
 
 
@@ -29,7 +31,19 @@ def iaf_charge(v: Tensor, x_t: Tensor) -> Tensor:
 
 
 class IF(SpikingNeuron):
-    """IF layer; the dynamics are `iaf_step`'s. Arguments: `SpikingNeuron`."""
+    """IF layer; the dynamics are `iaf_step`'s. Arguments: `SpikingNeuron`, and
+
+    v_init: the membrane at the start of every sequence (default: v_reset). Converted QCFS
+    networks start at v_threshold / 2 (Bu et al. 2022), so T steps round instead of flooring.
+    """
+
+    def __init__(self, *args, v_init: float | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.v_init = self.v_reset if v_init is None else float(v_init)
+        check(self.v_init < float(self.v_threshold.detach()), "neuron.v_init", v_init, "must be below neuron.v_threshold")
+
+    def initial_state(self, x_t: Tensor) -> MembraneState:
+        return MembraneState(torch.full_like(x_t, self.v_init))
 
     def params(self) -> IFParams:
         return IFParams(self.fire_params())

@@ -13,7 +13,8 @@ def test_nmnist_fixture_trains(tmp_path):
     """The fixture's label-dependent column is learnt: 4 epochs over its 36 training samples reach 1.0 on
     the 20 test samples (seeds 0, 1); with shuffled labels 0.2 at most."""
     root = write_nmnist(tmp_path / "data", per_class=2)
-    cfg = compose_cfg(QUICK + ["dataset=nmnist", "encoding=frames", f"dataset.root={root}", "dataset.batch_size=4",
+    cfg = compose_cfg(QUICK + ["dataset=nmnist", f"dataset.root={root}", "dataset.batch_size=4", "dataset.limit_train=36",
+                               "dataset.limit_val=4", "dataset.limit_test=20",
                                f"dataset.cache_dir={tmp_path / 'cache'}", "logger=none", "trainer.max_epochs=4",
                                "trainer.limit_train_batches=1.0", "trainer.limit_test_batches=1.0"],
                       run_dir=tmp_path / "run")

@@ -1,17 +1,20 @@
 """deploy=loihi without Lava: refusals, folding, quantisation, the netx HDF5 layout, NIR, Lava's layout."""
+import functools
+
 import h5py
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from snnexp.deploy.loihi.convert import FixedPointNet, extract, refuse_unmappable
+from snnexp.deploy.loihi.convert import FirstStepPulse, FixedPointNet, extract, pulse_weight, refuse_unmappable
 from snnexp.deploy.loihi.export import write_netx, write_nir
 from snnexp.deploy.loihi.lava_io import to_lava_layout
 from snnexp.errors import ConfigError
+from snnexp.models.base import SpikingModel
 from snnexp.models.csnn import CSNN
 from snnexp.models.mlp import MLP
-from snnexp.neurons import CUBA, LIF
+from snnexp.neurons import CUBA, IF, LIF
 
 
 def cuba(**kw):
@@ -165,3 +168,67 @@ def test_run_refuses_max_pool_before_training(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "net.2 (MaxPool2d)" in proc.stderr and "model.pool=avg" in proc.stderr
     assert not (tmp_path / "checkpoints").exists()  # stopped before training
+
+
+def test_pulse_weight_is_the_nearest_8bit_mantissa_and_exponent():
+    assert [pulse_weight(v) for v in (0, 200, 255, 256, 440, 511, 1848)] == [
+        (0, 0), (200, 0), (255, 0), (128, 1), (220, 1), (128, 2), (231, 3)]
+    with pytest.raises(ConfigError, match="v_init < 0"):
+        pulse_weight(-4, "net.1")
+
+
+def test_an_if_initial_membrane_becomes_a_first_step_pulse():
+    neuron = functools.partial(IF, reset="subtract", v_init=0.5)
+    net = extract(trained_like(MLP(neuron=neuron, in_shape=(12,), num_classes=5, hidden=(16,), bias=False)), (12,))
+    for layer in net.layers:
+        assert layer.v_init == pytest.approx(layer.vth / 2, rel=0.01)  # theta/2 within the 8-bit mantissa
+    assert sum("initial membrane" in n for n in net.notes) == 2
+    fixed = FixedPointNet(net)
+    assert sum(isinstance(m, FirstStepPulse) for m in fixed.model.net) == 2
+    pulse = FirstStepPulse(3.0)
+    x_seq = torch.zeros(4, 2, 5)
+    assert pulse(x_seq)[:, 0, 0].tolist() == [0.0, 3.0, 0.0, 0.0]  # step 1: the sample's first, after the reset step
+    lif = LIF(reset="hard")
+    lif.v_init = 0.3  # a leaky neuron's initial membrane has no pulse form
+    with pytest.raises(ConfigError, match="only IF"):
+        extract(SpikingModel([nn.Linear(4, 3, bias=False), lif], "m", "spikes"), (4,))
+
+
+@pytest.mark.parametrize("w_max, vth, pulse", [(0.5, 508, (254, 0)), (0.25, 1016, (254, 1))])
+def test_theta_half_maps_to_the_pulse_of_half_the_threshold_mantissa(w_max, vth, pulse):
+    # scale = 254 / max|w| (no bias; the threshold 1.0 fits): vth = scale, v_init = 0.5 * scale -> 8 bits << exp
+    model = MLP(neuron=functools.partial(IF, reset="subtract", v_init=0.5), in_shape=(3,), num_classes=2,
+                hidden=(), bias=False)
+    with torch.no_grad():
+        model.net[1].weight.copy_(torch.tensor([[w_max, -w_max / 2, 0.0], [0.0, w_max / 4, -w_max]]))
+    (layer,) = extract(model, (3,)).layers
+    assert layer.vth == vth and (layer.v_init_mant, layer.v_init_exp) == pulse and layer.v_init == vth // 2
+    np.testing.assert_array_equal(layer.weight, [[254, -128, 0], [0, 64, -254]])
+
+
+def test_a_first_step_pulse_starts_the_membrane_in_fixed_point(tmp_path):
+    """One IF-like CUBA neuron (no leak, no current memory), weight 100, threshold 254, pulse 127, 5 input spikes.
+
+    With the pulse, v (in mantissas) = 227, 327 > 254: spike and reset to 0, 100, 200, 300 > 254: spike;
+    without, 100, 200, 300: spike, 100, 200: the pulse moves the spikes as a membrane started at 127 does.
+    """
+    from snnexp.deploy.loihi.convert import LoihiLayer, LoihiNet
+
+    def net(mant: int, exp: int) -> LoihiNet:
+        layer = LoihiLayer("net.0", "dense", np.array([[100]], dtype=np.int32), np.zeros(1, dtype=np.int32), (1,),
+                           (1,), i_decay=4096, v_decay=0, vth=254, v_init_mant=mant, v_init_exp=exp)
+        return LoihiNet((1,), [layer])
+
+    x_seq = torch.ones(5, 1, 1)
+    pulsed = FixedPointNet(net(127, 0))(x_seq)[:, 0, 0].tolist()  # step 0: Lava's silent reset step
+    assert pulsed == [0, 0, 1, 0, 0, 1]
+    assert FixedPointNet(net(0, 0))(x_seq)[:, 0, 0].tolist() == [0, 0, 0, 1, 0, 0]
+    assert FixedPointNet(net(254, 2))(x_seq)[:, 0, 0].tolist() == [0, 1, 0, 0, 1, 0]  # 1016: spike at once; Loihi resets to 0
+    path = write_netx(net(220, 1), tmp_path / "net.h5")  # what the Lava runner reads back
+    with h5py.File(path, "r") as f:
+        n = f["layer/1/neuron"]
+        assert (int(n["vInitMant"][()]), int(n["vInitExp"][()])) == (220, 1)
+    with h5py.File(write_netx(net(0, 0), tmp_path / "plain.h5"), "r") as f:
+        assert "vInitMant" not in f["layer/1/neuron"]  # a net without initial membranes stays plain netx
+    graph = write_nir(net(220, 1), tmp_path / "net.nir")
+    assert graph.metadata["v_init"] == [440.0]

@@ -3,17 +3,20 @@
 The `lava_python` fixture (tests/conftest.py): on CI (CI=true) a missing Lava environment fails these
 tests; elsewhere they skip with a message, and `make test` says so in its last line.
 """
+import functools
 import json
+
+import h5py
 
 import numpy as np
 import pytest
 import torch
 
-from snnexp.deploy.loihi.convert import FixedPointNet, extract
+from snnexp.deploy.loihi.convert import FixedPointNet, extract, pulse_weight
 from snnexp.deploy.loihi.export import write_netx
 from snnexp.deploy.loihi.lava_io import from_lava_layout, run_lava, to_lava_layout
 from snnexp.models.mlp import MLP
-from snnexp.neurons import CUBA
+from snnexp.neurons import CUBA, IF
 from tests.conftest import QUICK, run_cli
 from tests.deploy.test_loihi import small_csnn, trained_like
 
@@ -72,3 +75,46 @@ def test_run_deploys_to_lava_end_to_end(model, lava_python, tmp_path):
     assert results["deploy/lava_samples_per_s"] > 0
     assert (tmp_path / "loihi" / "net.h5").is_file() and results["deploy/nir"] == str(tmp_path / "loihi" / "net.nir")
     assert np.isfinite(results["test/acc"])
+
+
+def _busy_with_half_threshold_start(net, divisor):
+    """Lower thresholds (busy neurons) and start every layer at half of its threshold, as QCFS does."""
+    for layer in net.layers:
+        layer.vth = max(1, layer.vth // divisor)
+        layer.v_init_mant, layer.v_init_exp = pulse_weight(layer.vth // 2)
+    return net
+
+
+@pytest.mark.parametrize("kind", ["dense", "conv"])
+def test_initial_membrane_pulses_match_lava(kind, lava_python, tmp_path):
+    """IF layers starting at theta/2: the clock-axon pulse in Lava equals FixedPointNet's first-step pulse."""
+    torch.manual_seed(0)
+    neuron = functools.partial(IF, reset="subtract", v_init=0.5)
+    if kind == "dense":
+        model = trained_like(MLP(neuron=neuron, in_shape=(12,), num_classes=5, hidden=(16,), bias=False))
+        net, x_seq = _busy_with_half_threshold_start(extract(model, (12,)), 6), random_spikes((7, 6, 12))
+    else:
+        net = _busy_with_half_threshold_start(extract(small_csnn(neuron=neuron), (1, 8, 8)), 8)
+        x_seq = random_spikes((6, 5, 1, 8, 8), seed=1)
+    assert all(layer.v_init > 0 for layer in net.layers)
+    fixed, lava = compare(net, x_seq, lava_python, tmp_path)
+    assert fixed.sum() > 10
+    assert torch.equal(fixed, lava)
+    for layer in net.layers:  # the pulses matter: without them the spikes differ
+        layer.v_init_mant = 0
+    assert not torch.equal(FixedPointNet(net)(x_seq), fixed)
+
+
+def test_qcfs_conversion_deploys_to_lava_end_to_end(lava_python, tmp_path):
+    run_cli(["trainer.max_epochs=2", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
+             "learner=ann2snn", "learner.method=qcfs", "learner.levels=4", "learner.input=poisson",
+             "learner.T_list=[4,8]", "deploy=loihi", "deploy.samples=20", "logger=none"], run_dir=tmp_path)
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["deploy/spike_agreement"] == 1.0 and results["deploy/samples_compared"] == 20
+    assert results["deploy/fixed_acc"] == results["deploy/lava_acc"] > 0.5
+    assert sum("initial membrane" in note for note in results["deploy/notes"]) == 2  # hidden and output IF
+    with h5py.File(tmp_path / "loihi" / "net.h5") as f:
+        neurons = [g["neuron"] for g in f["layer"].values() if "neuron" in g]
+        assert len(neurons) == 2
+        for n in neurons:
+            assert 0 < (int(n["vInitMant"][()]) << int(n["vInitExp"][()])) < int(n["vThMant"][()])

@@ -6,8 +6,9 @@ from torch import nn
 
 from snnexp.errors import ConfigError
 from snnexp.experiment import build, run
+from snnexp.learners.qcfs import QCFS
 from snnexp.neurons import IF
-from tests.conftest import QUICK
+from tests.conftest import QUICK, run_cli
 from tests.helpers import compose_cfg
 
 # A short but real run: the ANN learns digits for a few epochs, the SNN is tested at three T.
@@ -25,10 +26,38 @@ def test_mlp_on_digits_converts_without_losing_accuracy(tmp_path):
     assert results["test/acc"] == snn[64]
     assert len(results["conversion/scales"]) == 2  # one hidden ReLU and the spiking output
     assert results["test/rate/mean"] > 0 and results["test/synops"] > 0
+    synops = [results[f"snn/test/synops/T{T}"] for T in (4, 16, 64)]
+    assert 0 < synops[0] < synops[1] < synops[2]  # the cost of latency, per T
+    assert synops[2] == pytest.approx(results["test/synops"], rel=1e-6)  # Lightning logs float32
     assert (tmp_path / "plots" / "acc_vs_T.png").is_file()
     table = (tmp_path / "conversion.md").read_text()
-    assert "| SNN | 64 |" in table and "0.56 % error" in table
+    assert "| SNN (rate) | 64 |" in table and "SynOps/sample" in table
+    assert "Reference" not in table and "MNIST" not in table  # no preset, no paper line
     assert json.loads((tmp_path / "results.json").read_text())["snn/test/acc/T64"] == snn[64]
+
+
+# Each method's tiny run on digits (mlp, 4 epochs): thresholds these runs reach and a broken conversion
+# misses (checked by breaking each once: QCFS without the theta/2 start or without its thresholds,
+# calibration with the bias correction's sign flipped).
+def test_qcfs_snn_matches_its_ann_at_T_equal_L(tmp_path):
+    results = run(compose_cfg(SHORT + ["model=mlp", "model.readout=membrane", "learner.method=qcfs", "learner.levels=4",
+                                       "learner.T_list=[2,4,8]"], run_dir=tmp_path))
+    ann, snn = results["ann/test/acc"], {T: results[f"snn/test/acc/T{T}"] for T in (2, 4, 8)}
+    assert ann > 0.9, ann
+    assert snn[4] >= ann - 0.02, (ann, snn)  # T = L
+    assert results["conversion/method"] == "qcfs" and len(results["conversion/qcfs_thresholds"]) == 1
+    assert "| SNN (qcfs) | 4 |" in (tmp_path / "conversion.md").read_text()
+
+
+def test_calibration_improves_the_rate_conversion_at_low_T(tmp_path):
+    results = run(compose_cfg(SHORT + ["model=mlp", "learner.method=calibrate", "learner.T_list=[2,4]",
+                                       "learner.calib_samples=256"], run_dir=tmp_path))
+    base, calibrated = results["base/test/acc/T2"], results["snn/test/acc/T2"]
+    assert calibrated > base + 0.1, (base, calibrated)
+    errors = results["calibration/error"]["T2"]
+    assert all(a < b for a, b in zip(errors["after"], errors["before"])), errors
+    table = (tmp_path / "conversion.md").read_text()
+    assert "| SNN (rate + light calibration) | 2 |" in table and "| SNN (rate, uncalibrated) | 2 |" in table
 
 
 def test_bias_free_poisson_conversion_has_no_bias_anywhere(tmp_path):
@@ -53,14 +82,47 @@ def test_bias_free_poisson_conversion_has_no_bias_anywhere(tmp_path):
     assert learner.model(x_seq).shape == (8, 3, 10)
 
 
-@pytest.mark.parametrize("override, key", [
-    ("learner.input=rate", "learner.input"), ("learner.T_list=[]", "learner.T_list"),
-    ("learner.percentile=0", "learner.percentile"), ("learner.max_pool=min", "learner.max_pool"),
-    ("learner.bias=false", "learner.bias"),
+@pytest.mark.parametrize("overrides, key", [
+    (["learner.input=rate"], "learner.input"), (["learner.T_list=[]"], "learner.T_list"),
+    (["learner.percentile=0"], "learner.percentile"), (["learner.max_pool=min"], "learner.max_pool"),
+    (["learner.bias=false"], "learner.bias"), (["learner.method=fast"], "learner.method"),
+    (["learner.method=qcfs", "learner.levels=0"], "learner.levels"),
+    (["learner.method=qcfs", "learner.neuron._target_=snnexp.neurons.lif.LIF"], "learner.neuron"),
+    (["learner.method=calibrate", "learner.base=relu"], "learner.base"),
+    (["learner.method=calibrate", "learner.calibration=heavy"], "learner.calibration"),
+    (["learner.method=calibrate", "learner.calib_samples=0"], "learner.calib_samples"),
+    (["learner.method=calibrate", "learner.bias=false", "model.batch_norm=false"], "learner.bias"),
 ])
-def test_bad_values_name_their_key(override, key):
+def test_bad_values_name_their_key(overrides, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
-        build(compose_cfg(["learner=ann2snn", "deploy.num_threads=1", override]))
+        build(compose_cfg(["learner=ann2snn", "deploy.num_threads=1", *overrides]))
+
+
+def test_qcfs_trains_with_average_pooling_and_learnt_thresholds():
+    parts = build(compose_cfg(["learner=ann2snn", "deploy.num_threads=1", "model.channels=[4,4]",
+                               "learner.method=qcfs", "learner.levels=4"]))
+    ann = parts.learner.ann
+    assert [m.levels for m in ann if isinstance(m, QCFS)] == [4, 4]
+    assert not any(isinstance(m, (nn.ReLU, nn.MaxPool2d)) for m in ann) and any(isinstance(m, nn.AvgPool2d) for m in ann)
+    opt = parts.learner.configure_optimizers()["optimizer"]
+    params = {id(p) for g in opt.param_groups for p in g["params"]}
+    assert all(id(m.threshold) in params for m in ann if isinstance(m, QCFS))
+    parts.learner.convert(parts.datamodule.train_dataloader())
+    neurons = list(parts.model.spiking_layers().values())
+    assert len(neurons) == 3 and all(n.v_init == 0.5 * float(n.v_threshold) for n in neurons)
+
+
+def test_the_preset_keeps_the_rate_method_and_its_paper_line(tmp_path):
+    args = QUICK + ["experiment=rueckauer_2017_quick", "dataset=digits", "logger=none", "learner.T_list=[2,4]",
+                    "learner.norm_samples=64"]
+    cfg = compose_cfg(args)
+    assert cfg.learner.method == "rate" and "Rueckauer" in cfg.learner.reference
+    run_cli(args, run_dir=tmp_path)  # as a user runs it (the preset's paper block needs Hydra's choices)
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["conversion/method"] == "rate"
+    assert f"Reference: {cfg.paper.source}." in (tmp_path / "conversion.md").read_text()
+    qcfs_cfg = compose_cfg(["experiment=rueckauer_2017", "learner.method=qcfs", "deploy.num_threads=1"])
+    assert build(qcfs_cfg).learner.conversion == "qcfs"  # composes with the preset
 
 
 def test_the_ann_trains_and_the_experiments_model_becomes_the_snn():

@@ -7,7 +7,8 @@ from torch import nn
 
 from snnexp.errors import ConfigError
 from snnexp.learners.conversion import (activation_scales, ann_counterpart, fold_batchnorm, normalise, percentile,
-                                        predictions_over_time, to_snn)
+                                        to_snn)
+from snnexp.learners.over_time import OverTime
 from snnexp.models import CSNN, MLP, SpikingMaxPool2d, SpikingModel
 from snnexp.neurons import IF, LI, LIF
 
@@ -159,15 +160,17 @@ def test_threshold_is_folded_into_the_weights():
     assert torch.equal(a(x_seq), b(x_seq))  # same spikes: currents scale with the threshold
 
 
-def test_predictions_from_one_long_run_equal_separate_runs():
+def test_accuracy_at_every_T_from_one_long_run_equals_separate_runs():
     torch.manual_seed(0)
     snn = SpikingModel(list(to_snn(nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 3)), IF_SUB)), "s", "spikes")
-    x_seq = torch.rand(40, 5, 4) * 2
-    long = predictions_over_time(snn, x_seq)
-    assert long.shape == (40, 5)
-    for T in (1, 7, 25):
-        assert torch.equal(predictions_over_time(snn, x_seq[:T])[-1], long[T - 1])
-        assert torch.equal(long[T - 1], snn(x_seq[:T]).sum(0).argmax(-1))  # most output spikes in T steps
+    x_seq, y = torch.rand(40, 50, 4) * 2, torch.randint(0, 3, (50,))
+    with OverTime(snn, 40) as over:
+        over.update(x_seq, y)
+    curve = over.compute([1, 7, 25, 40])
+    assert sorted(curve) == [1, 7, 25, 40]
+    for T in (1, 7, 25, 40):  # most output spikes in T steps, ties to the lower class
+        assert curve[T][0] == (snn(x_seq[:T]).sum(0).argmax(-1) == y).sum().item() / len(y)
+    assert len({acc for acc, _ in curve.values()}) > 1  # the prefix matters: not one accuracy for all T
 
 
 @pytest.mark.parametrize("readout", ["spikes", "membrane"])

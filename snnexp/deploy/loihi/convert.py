@@ -5,6 +5,15 @@ Each synapse layer (Linear or Conv2d) is followed by one spiking layer, which be
 neuron (`snnexp.neurons.cuba`) with integer weights (even, -256..254: lava-nc's Dense keeps 8 bits
 and drops the lowest one for mixed signs), a 17-bit threshold mantissa, 12-bit decays and a
 13-bit bias mantissa (from a folded BatchNorm's shift).
+
+An IF neuron's initial membrane (`v_init`, theta/2 after QCFS conversion) has no Loihi register:
+lava-nc's LIFReset zeroes u and v at every sample's reset step, and netx has no initial-state
+field. It becomes a one-step current pulse instead: a clock axon that spikes once per sample, at
+the layer's first step, through one 8-bit excitatory weight with an exponent (mantissa << exp
+~ v_init * scale). With no voltage leak and no current memory (IF: dv = 0, du = 4095), adding it
+to the first step's input equals starting the membrane there. net.h5 carries it as
+neuron/vInitMant and neuron/vInitExp, which snnexp's Lava runner reads and lava-dl's netx reader
+does not know.
 """
 from __future__ import annotations
 
@@ -15,16 +24,18 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from snnexp.deploy.folding import fold_batch_norm
 from snnexp.errors import ConfigError
 from snnexp.models.base import SpikingModel, Voting
+from snnexp.models.batchnorm import fold_batchnorm_params
 from snnexp.models.spiking_pool import SpikingMaxPool2d
-from snnexp.neurons.base import SpikingNeuron
+from snnexp.neurons.base import Neuron, SpikingNeuron
 from snnexp.neurons.cuba import CUBA, DECAY_UNITY, VTH_MAX
+from snnexp.neurons.iaf import IF
 from snnexp.neurons.li import LI
 
 W_MAX, W_MIN = 254, -256  # even 8-bit weights (lava-nc truncates the lowest bit for mixed signs)
 BIAS_MAX = 2 ** 12 - 1  # 13-bit signed bias mantissa
+PULSE_MAX = 255  # the initial-membrane pulse: one excitatory 8-bit weight (times 2**weight_exp)
 
 
 @dataclass
@@ -49,6 +60,13 @@ class LoihiLayer:
     padding: tuple[int, int] = (0, 0)
     flatten_from: tuple[int, ...] | None = None
     scale: float = 1.0  # integer units per float unit (weights, bias, threshold)
+    v_init_mant: int = 0  # initial membrane = (v_init_mant << v_init_exp) * 64: a first-step pulse
+    v_init_exp: int = 0
+
+    @property
+    def v_init(self) -> int:
+        """The initial membrane in threshold-mantissa units (the pulse's synaptic input)."""
+        return self.v_init_mant << self.v_init_exp
 
 
 @dataclass
@@ -116,8 +134,8 @@ def extract(model: SpikingModel, in_shape: tuple[int, ...]) -> LoihiNet:
             pending = _Synapse(name, m, w, torch.zeros(w.shape[0], dtype=torch.float64), shape, flatten)
             flatten = None
         elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            _need(pending, name, "a BatchNorm")
-            _fold_batch_norm(pending, m)
+            _need(pending, name, "a BatchNorm")  # its shift becomes the neuron's bias
+            pending.weight, pending.bias = fold_batchnorm_params(pending.weight, pending.bias, m)
         elif isinstance(m, nn.AvgPool2d):
             _need(pending, name, "an average pool (model.pool_first=true puts it before the neuron)")
             _fold_avg_pool(pending, m, name)
@@ -140,11 +158,6 @@ def extract(model: SpikingModel, in_shape: tuple[int, ...]) -> LoihiNet:
 def _need(pending: _Synapse | None, name: str, what: str) -> None:
     if pending is None:
         raise ConfigError(f"deploy=loihi: layer {name} is {what} with no Linear/Conv2d before it to fold into")
-
-
-def _fold_batch_norm(syn: _Synapse, bn: nn.modules.batchnorm._BatchNorm) -> None:
-    """The BatchNorm folds into the synapse (float64); its shift becomes the neuron's bias."""
-    syn.weight, syn.bias = fold_batch_norm(syn.weight, syn.bias, bn)
 
 
 def _fold_avg_pool(syn: _Synapse, pool: nn.AvgPool2d, name: str) -> None:
@@ -184,6 +197,9 @@ def _dynamics(neuron: SpikingNeuron, name: str) -> tuple[int, int, float, float,
     if neuron.v_reset != 0.0:
         raise ConfigError(f"deploy=loihi: layer {name} resets to {neuron.v_reset}; Loihi resets to 0: "
                           f"set neuron.v_reset=0")
+    if getattr(neuron, "v_init", 0.0) != 0.0 and not isinstance(neuron, IF):
+        raise ConfigError(f"deploy=loihi: layer {name} ({type(neuron).__name__}) starts at v_init != 0; only IF's "
+                          f"initial membrane maps (a first-step pulse equals it without leak or current memory)")
     if isinstance(neuron, CUBA):
         return neuron.i_decay, neuron.v_decay, theta, 1.0, note
     a, b, c = (float(t) for t in neuron.charge_coefficients())
@@ -210,6 +226,11 @@ def _quantise(syn: _Synapse, neuron: SpikingNeuron, name: str) -> tuple[LoihiLay
     w_int = (torch.round(w * scale / 2) * 2).clamp(W_MIN, W_MAX).to(torch.int32).numpy()
     b_int = torch.round(b * scale).clamp(-BIAS_MAX - 1, BIAS_MAX).to(torch.int32).numpy()
     vth = max(1, round(theta * scale))
+    mant, exp = pulse_weight(round(float(getattr(neuron, "v_init", 0.0)) * scale), name)
+    if mant:
+        notes.append(f"{syn.name}: initial membrane {mant << exp} of threshold {vth} (mantissas) delivered as a "
+                     f"one-step pulse (weight {mant} << {exp}) from a clock axon at the sample's first step; "
+                     f"netx has no initial state: net.h5 stores it as neuron/vInitMant, vInitExp")
     m = syn.module
     if isinstance(m, nn.Conv2d):
         k = w_int.shape[-1]
@@ -219,11 +240,22 @@ def _quantise(syn: _Synapse, neuron: SpikingNeuron, name: str) -> tuple[LoihiLay
         out_shape = (w_int.shape[0], (h + 2 * padding[0] - k) // stride[0] + 1,
                      (wd + 2 * padding[1] - k) // stride[1] + 1)
         layer = LoihiLayer(syn.name, "conv", w_int, b_int, syn.in_shape, out_shape, i_decay, v_decay, vth,
-                           stride, padding, syn.flatten_from, scale)
+                           stride, padding, syn.flatten_from, scale, mant, exp)
     else:
         layer = LoihiLayer(syn.name, "dense", w_int, b_int, syn.in_shape, (w_int.shape[0],), i_decay, v_decay,
-                           vth, flatten_from=syn.flatten_from, scale=scale)
+                           vth, flatten_from=syn.flatten_from, scale=scale, v_init_mant=mant, v_init_exp=exp)
     return layer, notes
+
+
+def pulse_weight(v: int, name: str = "") -> tuple[int, int]:
+    """(mantissa 0..255, exponent >= 0) whose mantissa << exponent is nearest to v >= 0 (8-bit weight, weight_exp)."""
+    if v < 0:
+        raise ConfigError(f"deploy=loihi: layer {name} starts below 0 (v_init < 0); its pulse would be inhibitory, "
+                          f"which this export does not map")
+    exp = 0
+    while round(v / 2 ** exp) > PULSE_MAX:
+        exp += 1
+    return round(v / 2 ** exp), exp
 
 
 class FixedPointNet(nn.Module):
@@ -250,7 +282,7 @@ class FixedPointNet(nn.Module):
                           v_threshold=float(layer.vth), fixed_point=True, w_scale=1.0)
             bias = torch.from_numpy(layer.bias.astype(np.float64))  # [C] -> [C, 1, 1] for images
             neuron.bias = bias.view(-1, *[1] * (len(layer.out_shape) - 1))
-            layers += [syn, neuron]
+            layers += [syn, FirstStepPulse(float(layer.v_init)), neuron] if layer.v_init else [syn, neuron]
         self.model = SpikingModel(layers, step_mode="m", readout="spikes")
         self.voting = net.voting
 
@@ -258,6 +290,23 @@ class FixedPointNet(nn.Module):
     def forward(self, x_seq: Tensor) -> Tensor:
         x_seq = torch.cat([torch.zeros_like(x_seq[:1]), x_seq]).double()  # [T+1, N, ...]
         return self.model(x_seq)
+
+
+class FirstStepPulse(Neuron):
+    """Adds `current` to the input of the sample's first step (step 1, after the silent reset step 0).
+
+    The clock-axon pulse the Lava runner sends for an initial membrane (module docstring).
+    """
+
+    def __init__(self, current: float):
+        super().__init__(step_mode="m")
+        self.current = float(current)
+
+    def initial_state(self, x_t: Tensor) -> int:
+        return 0  # steps seen
+
+    def step(self, x_t: Tensor, t: int) -> tuple[Tensor, int]:
+        return (x_t + self.current if t == 1 else x_t), t + 1
 
 
 def predictions(counts: Tensor, voting: int) -> Tensor:

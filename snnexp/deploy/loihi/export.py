@@ -6,8 +6,10 @@ writes it) and `shape` (c, h, w) or (n,); dense adds `inFeatures`, `outFeatures`
 [out, in]; conv adds `inChannels`, `outChannels`, `kernelSize`, `stride`, `padding`, `dilation`
 (each (h, w)), `groups`, `weight` [out, in, kh, kw] (torch's cross-correlation; netx flips it);
 `bias` (the neuron bias mantissa, only when nonzero); and `neuron/` with type 'CUBA', `iDecay`
-(Lava du + 1), `vDecay` (Lava dv), `vThMant`, `refDelay` 1, `gradedSpike` False. Integers
-throughout, in Loihi's units.
+(Lava du + 1), `vDecay` (Lava dv), `vThMant`, `refDelay` 1, `gradedSpike` False; and, for an
+initial membrane (netx has no field for it), `vInitMant` and `vInitExp`: snnexp's Lava runner
+sends a first-step pulse of vInitMant << vInitExp (`snnexp.deploy.loihi.convert`); lava-dl's
+reader ignores them. Integers throughout, in Loihi's units.
 
 NIR (`nir` package): Input -> [Flatten] -> Conv2d | Linear -> CubaLIF ... -> Output, the same
 integer weights, with continuous time constants for a step of `dt` seconds (Euler: decay =
@@ -78,6 +80,9 @@ def _write_layer(g: h5py.Group, layer: LoihiLayer) -> None:
     n.create_dataset("vThMant", data=layer.vth)
     n.create_dataset("refDelay", data=1)
     n.create_dataset("gradedSpike", data=False)
+    if layer.v_init:
+        n.create_dataset("vInitMant", data=layer.v_init_mant)
+        n.create_dataset("vInitExp", data=layer.v_init_exp)
 
 
 def write_nir(net: LoihiNet, path: Path, dt: float = 1e-4):
@@ -107,7 +112,10 @@ def write_nir(net: LoihiNet, path: Path, dt: float = 1e-4):
     add("output", nir.Output(output_type={"output": np.array(net.layers[-1].out_shape)}))
     graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata={
         "source": "snnexp deploy=loihi", "dt": dt, "units": "Loihi integer weight units",
-        "note": "lava-nc adds a one-step delay per synapse layer and rounds the decays; NIR has neither"})
+        "note": "lava-nc adds a one-step delay per synapse layer and rounds the decays; NIR has neither",
+        **({"v_init": [float(layer.v_init) for layer in net.layers],
+            "v_init_note": "initial membrane per layer (threshold-mantissa units); NIR nodes have no initial state"}
+           if any(layer.v_init for layer in net.layers) else {})})
     path.parent.mkdir(parents=True, exist_ok=True)
     nir.write(str(path), graph)
     return graph

@@ -12,8 +12,11 @@ IN.npz holds `spikes` [N, X..., T] (Lava's layout: X = (x, y, c) for images, (n,
 Samples follow each other in one run, T steps each plus one silent step (W = T + 1); LIFReset
 zeroes layer l at steps k*W + l, the step sample k's silence reaches it, so no state crosses
 samples. Each Dense/Conv delivers one step late, so after L layers output step t of sample k is
-run step k*W + t + L + 1 (steps from 1). OUT.npz gets `spikes` [N, K, W]: per sample the output
-layer's reset step (only biases charge it), then the sample's T steps; `compile_s` and `run_s`.
+run step k*W + t + L + 1 (steps from 1). A layer with neuron/vInitMant (an initial membrane)
+gets one more input: a clock RingBuffer spikes once per sample so that, through a Dense of that
+weight (and weight_exp vInitExp), it adds the pulse to the layer's first step of each sample.
+OUT.npz gets `spikes` [N, K, W]: per sample the output layer's reset step (only biases charge it),
+then the sample's T steps; `compile_s` and `run_s`.
 """
 from __future__ import annotations
 
@@ -56,9 +59,10 @@ def xy(pair) -> tuple[int, int]:
 
 
 def build(layers: list[dict], in_shape: tuple[int, ...], window: int):
-    """Connection + LIFReset per layer; returns (first input port, last output port, #synapse layers)."""
+    """Connection + LIFReset per layer; returns (first input port, last output port, #synapse layers,
+    [(LIF, depth, pulse mantissa, exponent)] for layers with an initial membrane)."""
     shape = tuple(reversed(in_shape))  # (c, h, w) -> Lava's (x, y, c); (n,) stays
-    first_in, last_out, flatten_next, depth = None, None, False, 0
+    first_in, last_out, flatten_next, depth, pulsed = None, None, False, 0, []
     for layer in layers:
         kind = layer["type"]
         if kind == "flatten":
@@ -88,7 +92,34 @@ def build(layers: list[dict], in_shape: tuple[int, ...], window: int):
         flatten_next = False
         conn.a_out.connect(lif.a_in)
         last_out = lif.s_out
-    return first_in, last_out, depth
+        if int(n.get("vInitMant", 0)):
+            pulsed.append((lif, depth, int(n["vInitMant"]), int(n.get("vInitExp", 0))))
+    return first_in, last_out, depth, pulsed
+
+
+def connect_pulses(pulsed: list, depth: int, n_samples: int, window: int, total: int) -> list:
+    """A clock RingBuffer (one neuron per layer) and a Dense per pulsed layer into its LIF (fan-in adds).
+
+    Layer d's first step of sample k is run step k*W + d + 1; the clock's spike at buffer index
+    k*W + d - 1 goes out at run step k*W + d and reaches the LIF one step later through the Dense.
+    Returns the processes (kept alive by the caller).
+    """
+    if not pulsed:
+        return []
+    clock_data = np.zeros((depth, total), np.int32)
+    for _, d, _, _ in pulsed:
+        clock_data[d - 1, np.arange(n_samples) * window + d - 1] = 1
+    clock = Source(data=clock_data)
+    procs = [clock]
+    for lif, d, mant, exp in pulsed:
+        n_out = int(np.prod(lif.a_in.shape))
+        weights = np.zeros((n_out, depth), np.int32)
+        weights[:, d - 1] = mant
+        dense = Dense(weights=weights, weight_exp=exp, num_message_bits=0)
+        clock.s_out.connect(dense.s_in)
+        dense.a_out.reshape(lif.a_in.shape).connect(lif.a_in)
+        procs.append(dense)
+    return procs
 
 
 def run(net_path: str, spikes: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
@@ -96,7 +127,7 @@ def run(net_path: str, spikes: np.ndarray) -> tuple[np.ndarray, tuple[float, flo
     n_samples, steps = spikes.shape[0], spikes.shape[-1]
     window = steps + 1
     in_shape, layers = read_layers(net_path)
-    first_in, last_out, depth = build(layers, in_shape, window)
+    first_in, last_out, depth, pulsed = build(layers, in_shape, window)
     # [N, X..., T] -> [X..., N, W] (a silent step after each sample) -> [X..., N*W + depth] (flush)
     x = np.moveaxis(spikes, 0, -2)
     x = np.concatenate([x, np.zeros(x.shape[:-1] + (1,), x.dtype)], axis=-1).reshape(*x.shape[:-2], -1)
@@ -106,6 +137,7 @@ def run(net_path: str, spikes: np.ndarray) -> tuple[np.ndarray, tuple[float, flo
     sink = Sink(shape=tuple(last_out.shape), buffer=total)
     source.s_out.connect(first_in)
     last_out.connect(sink.a_in)
+    pulses = connect_pulses(pulsed, depth, n_samples, window, total)  # noqa: F841 (part of the network)
     try:
         t0 = time.perf_counter()
         sink.create_runtime(run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))  # compile once, for every sample

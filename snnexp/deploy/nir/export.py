@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from snnexp.deploy.folding import fold_batch_norm
+from snnexp.models.batchnorm import fold_batchnorm_params
 from snnexp.neurons.nir import DEFAULT_DT, neuron_node
 from snnexp.errors import ConfigError, check
 from snnexp.models.base import Voting
@@ -88,7 +88,7 @@ def export_nir(model: nn.Module, in_shape: Sequence[int], path: str | Path | Non
             if pending is None:
                 raise ConfigError(f"export to NIR: layer net.{i} ({kind}) has no Linear/Conv2d right before it to "
                                   f"fold into")
-            pending.weight, pending.bias = fold_batch_norm(pending.weight, pending.bias, m)
+            pending.weight, pending.bias = fold_batchnorm_params(pending.weight, pending.bias, m)
             continue
         as_sum = isinstance(m, nn.AvgPool2d) and avg_pool == "sum"
         if as_sum:  # the 1/window goes into the synapse before (pooled currents) or after (pooled spikes)
