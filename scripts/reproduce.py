@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from omegaconf import OmegaConf  # noqa: E402
 
+from snnexp.status import failure  # noqa: E402
 from snnexp.tables import collect, group, markdown, plot, write_csv  # noqa: E402
 
 
@@ -143,7 +144,8 @@ def plot_curve(runs: list, metric: str, path: Path, title: str) -> Path | None:
 
 
 def write_docs(out: Path, sweep_dir: Path, preset: str, cfg: Any, block: Any, overrides: list[str], command: str,
-               wall_s: float | None, label: str, preset_cfg: Any = None, revision: str | None = None) -> str:
+               wall_s: float | None, label: str, preset_cfg: Any = None, revision: str | None = None,
+               notes: list[str] | None = None) -> str:
     runs = collect([sweep_dir])
     metrics = list(block.get("metrics") or ["test/acc"])
     keys = list((block.get("sweep") or {}).keys()) or None
@@ -155,7 +157,7 @@ def write_docs(out: Path, sweep_dir: Path, preset: str, cfg: Any, block: Any, ov
     write_csv(rows, metrics, out / "table.csv")
     plot(rows, metrics[0], out / "table.png", title)
     job_wall = sum(float(r.results.get("wall_s") or 0) for r in runs)
-    failed = [r for r in runs if r.results.get("error") or r.results.get("status") not in (None, "finished")]
+    failed = [r for r in runs if failure(r.results)]
     parts = [f"# {title}", "", str(block.get("about") or "").strip(), "",
              f"Command (from the repository root): `{command}`", "",
              f"- Commit: {revision or commit()}; table written {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
@@ -167,7 +169,7 @@ def write_docs(out: Path, sweep_dir: Path, preset: str, cfg: Any, block: Any, ov
              f"- Data used: {data_used(runs)}",
              f"- Sweep dir: `{sweep_dir.relative_to(ROOT) if sweep_dir.is_relative_to(ROOT) else sweep_dir}`", "",
              "## Deviations from the paper", ""]
-    parts += [f"- {d}" for d in deviations(cfg, block, overrides, preset_cfg)] or ["- none"]
+    parts += [f"- {d}" for d in deviations(cfg, block, overrides, preset_cfg) + list(notes or [])] or ["- none"]
     parts += ["", "## Results", "", table]
     if block.get("compared"):
         parts += [str(block.compared).strip(), ""]
@@ -198,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--label", default=None,
                     help='what the table is, in its title (default "full settings", or "QUICK variant")')
     ap.add_argument("--dry-run", action="store_true", help="print the command, run nothing")
+    ap.add_argument("--note", action="append", default=[],
+                    help="a line for the deviations list (why an override was given); repeatable")
     ap.add_argument("--from", dest="from_dir", type=Path, default=None, help="a finished sweep dir: only rebuild the docs")
     args = ap.parse_args(argv)
     preset = args.preset + ("_quick" if args.quick else "")
@@ -234,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         command, wall_s, revision = info["command"], info["wall_s"], info.get("commit", revision)
     label = args.label or ("QUICK variant" if args.quick else "full settings")
     preset_cfg = preset_config(preset, [])
-    print(write_docs(out, sweep_dir, preset, cfg, block, args.overrides, command, wall_s, label, preset_cfg, revision))
+    print(write_docs(out, sweep_dir, preset, cfg, block, args.overrides, command, wall_s, label, preset_cfg, revision,
+                     args.note))
     print(f"wrote {out}/README.md, table.md, table.csv, table.png")
     return status
 
