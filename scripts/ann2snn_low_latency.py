@@ -57,7 +57,7 @@ def _override(run: dict, key: str) -> str | None:
     return next((o.split("=", 1)[1] for o in run.get("overrides", []) if o.split("=", 1)[0] == key), None)
 
 
-def readme(runs: list[tuple[Path, dict]]) -> str:
+def readme(runs: list[tuple[Path, dict]], notes: list[str] = ()) -> str:
     all_curves = [(name, label, c) for name, run in runs for label, c in curves(run)]
     Ts = sorted({t for _, _, c in all_curves for t in c})
     head = "| network | ANN | " + " | ".join(f"T={t}" for t in Ts) + " |"
@@ -83,6 +83,7 @@ def readme(runs: list[tuple[Path, dict]]) -> str:
         cmd = "python run.py " + " ".join(o for o in run.get("overrides", []) if not o.startswith("hydra."))
         lines.append(f"| {name} | {run['wall_s'] / 60:.1f} min | `{cmd}` |")
     lines += ["", "Wall times are on a shared 2-core CPU with other jobs running (load 4-10), one torch thread.", ""]
+    lines += [f"- {n}" for n in notes] + ([""] if notes else [])
     return "\n".join(lines)
 
 
@@ -90,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dirs", nargs="*", type=Path)
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--note", action="append", default=[], help="a line under the runs (e.g. the code they ran)")
     args = ap.parse_args(argv)
     dirs = args.dirs or sorted(p.parent for p in (ROOT / "outputs" / "ann2snn_low_latency").glob("*/results.json"))
     runs = [(d.name, json.loads((d / "results.json").read_text())) for d in dirs]
@@ -99,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     metrics = ["ann/test/acc"] + [f"snn/test/acc/T{t}" for t in Ts] + [f"base/test/acc/T{t}" for t in Ts] + ["wall_s"]
     table.main([*map(str, dirs), "--metrics", ",".join(metrics), "--out", str(args.out),
                 "--by", "learner.method,learner.calibration,model.readout", "--title", "ann2snn low latency"])
-    (args.out / "README.md").write_text(readme(runs))
+    (args.out / "README.md").write_text(readme(runs, args.note))
     flat = {f"{name}: {label}": c for name, run in runs for label, c in curves(run)}
     plot_acc_vs_T(max(r["ann/test/acc"] for _, r in runs), flat, args.out / "acc_vs_T.png",
                   title="csnn, Fashion-MNIST, 20 epochs (dashed: the best ANN)")

@@ -213,7 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or ROOT / "docs" / "results" / preset
     stamp = dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     sweep_dir = args.from_dir or ROOT / "outputs" / "reproduce" / preset / stamp
-    run_args = ["-m", f"experiment={preset}", *sweep_arguments(block, seeds), *args.overrides, "logger=none",
+    given = {o.split("=", 1)[0] for o in args.overrides}  # a key the user sets replaces the preset's sweep of it
+    swept = [a for a in sweep_arguments(block, seeds) if a.split("=", 1)[0] not in given]
+    run_args = ["-m", f"experiment={preset}", *swept, *args.overrides, "logger=none",
                 "trainer.enable_progress_bar=false"]
     command = "python run.py " + " ".join(shlex.quote(a) for a in run_args)
     if args.dry_run:

@@ -19,6 +19,9 @@ def test_dry_run_prints_the_preset_sweep_with_the_extra_overrides():
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == ("python run.py -m experiment=diehl_cook_2015 model.n_neurons=100,400 "
                                    "dataset=fashion_mnist logger=none trainer.enable_progress_bar=false")
+    proc = reproduce("diehl_cook_2015", "model.n_neurons=1600", "--dry-run")  # replaces the preset's sweep of it
+    assert proc.stdout.strip() == ("python run.py -m experiment=diehl_cook_2015 model.n_neurons=1600 "
+                                   "logger=none trainer.enable_progress_bar=false")
 
 
 def _job(sweep: Path, name: str, n: int, acc: float | None, status: str) -> None:
