@@ -73,6 +73,7 @@ class ANN2SNN(Learner):
 
     name = "ann2snn"
     uses_encoding = False  # learner.input feeds the SNN; the ANN trains on the images themselves
+    streams = {**Learner.streams, "calibration": 2}  # calibration's Poisson input has its own stream
 
     def __init__(
         self,
@@ -159,17 +160,6 @@ class ANN2SNN(Learner):
         self._eval_s = 0.0
 
     # -- the SNN's input -------------------------------------------------------------------
-    def generator(self, stage: str) -> torch.Generator:
-        """The base's training and evaluation streams, and calibration's own (seed + 2)."""
-        if stage != "calibration":
-            return super().generator(stage)
-        gen = self._generators.get(stage)
-        if gen is None or gen.device != self.device:
-            gen = torch.Generator(device=self.device)
-            gen.manual_seed(self.seed + 2)
-            self._generators[stage] = gen
-        return gen
-
     def encode(self, x: Tensor, T: int, generator: torch.Generator | None = None) -> Tensor:
         """[N, ...] images in [0, 1] -> [T, N, ...] SNN input (learner.input)."""
         if self.input == "direct":

@@ -36,6 +36,7 @@ class Learner(pl.LightningModule):
 
     name: ClassVar[str]  # the option name in snnexp/conf/learner/ (what SpikingModel.learners lists)
     uses_encoding: ClassVar[bool] = True  # False: it encodes the input itself (the encoding group is unused)
+    streams: ClassVar[dict[str, int]] = {"train": 0, "eval": 1}  # random stream -> its seed offset
 
     def __init__(self, model: torch.nn.Module, encoder: Any, seed: int = 0):
         super().__init__()
@@ -48,12 +49,12 @@ class Learner(pl.LightningModule):
         self._generators: dict[str, torch.Generator] = {}
 
     def generator(self, stage: str) -> torch.Generator:
-        """The encoder's generator for `stage` ("train", "val", "test"), on the learner's device."""
-        key = "train" if stage == "train" else "eval"
+        """The generator of `stage`'s stream (`streams`; "val" and "test" share "eval"), on the learner's device."""
+        key = stage if stage in self.streams else "eval"
         gen = self._generators.get(key)
         if gen is None or gen.device != self.device:
             gen = torch.Generator(device=self.device)
-            gen.manual_seed(self.seed if key == "train" else self.seed + 1)
+            gen.manual_seed(self.seed + self.streams[key])
             self._generators[key] = gen
         return gen
 

@@ -118,11 +118,7 @@ def run_snntorch(graph: nir.NIRGraph, x_seq: Tensor, dt: float | None = None) ->
             m.mem = torch.zeros(0)
             if hasattr(m, "syn"):
                 m.syn = torch.zeros(0)
-        state, outs = None, []
-        for x_t in x:
-            out, state = net(x_t, state)
-            outs.append(out)
-        return torch.stack(outs)
+        return _steps(net, x)
 
     return _per_sample(sample, x_seq)
 
@@ -142,14 +138,16 @@ def run_norse(graph: nir.NIRGraph, x_seq: Tensor, dt: float | None = None) -> Te
         finally:
             logging.getLogger().disabled = was
 
-    def sample(x: Tensor) -> Tensor:
-        state, outs = None, []
-        for x_t in x:
-            out, state = net(x_t, state)
-            outs.append(out)
-        return torch.stack(outs)
+    return _per_sample(lambda x: _steps(net, x), x_seq)
 
-    return _per_sample(sample, x_seq)
+
+def _steps(net: Callable, x: Tensor) -> Tensor:
+    """x [T, ...] stepped through a stateful `net(x_t, state) -> (out, state)`: the outputs [T, ...]."""
+    state, outs = None, []
+    for x_t in x:
+        out, state = net(x_t, state)
+        outs.append(out)
+    return torch.stack(outs)
 
 
 def _per_sample(run: Callable[[Tensor], Tensor], x_seq: Tensor) -> Tensor:
