@@ -8,8 +8,9 @@ from torch import nn
 
 from snnexp.errors import check
 from snnexp.models.base import NeuronFactory, SpikingModel, flat_size, output_layers
+from snnexp.models.pooling import MaxPool2d
 
-POOLS = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
+POOLS = {"max": MaxPool2d, "avg": nn.AvgPool2d}
 
 
 class CSNN(SpikingModel):

@@ -1,4 +1,4 @@
-"""Compile leaky_fire.cpp with the machine's C++ compiler on first use, and cache the library.
+"""Compile leaky_fire.cpp and max_pool.cpp with the machine's C++ compiler on first use, and cache the library.
 
 No ninja and no pybind11: one g++ call against torch's headers, the result registered with
 `torch.ops.load_library` as `torch.ops.snnexp_fused.*`. The cache key holds the source, the
@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 log = logging.getLogger(__name__)
-SOURCE = Path(__file__).with_name("leaky_fire.cpp")
+SOURCES = [Path(__file__).with_name(name) for name in ("leaky_fire.cpp", "max_pool.cpp")]  # one library
 FLAGS = ["-O3", "-march=native", "-fopenmp", "-std=c++17", "-shared", "-fPIC", "-w"]
 # glibc's vector math (libmvec) for the sigmoid surrogate's exp; see leaky_fire.cpp
 _X86_LINUX = sys.platform.startswith("linux") and platform.machine() == "x86_64"
@@ -50,7 +50,7 @@ def _command(compiler: str, out: Path) -> list[str]:
     abi = int(torch._C._GLIBCXX_USE_CXX11_ABI)
     includes = [f"-I{p}" for p in include_paths()] + [f"-I{sysconfig.get_paths()['include']}"]
     libs = [f"-L{p}" for p in library_paths()] + [f"-Wl,-rpath,{p}" for p in library_paths()]
-    return [compiler, str(SOURCE), "-o", str(out), *FLAGS, f"-D_GLIBCXX_USE_CXX11_ABI={abi}", *includes,
+    return [compiler, *map(str, SOURCES), "-o", str(out), *FLAGS, f"-D_GLIBCXX_USE_CXX11_ABI={abi}", *includes,
             *libs, *LIBS]
 
 
@@ -60,7 +60,7 @@ def build_and_load() -> None:
     if compiler is None:
         raise RuntimeError("no C++ compiler found (g++ or c++ on PATH, or $CXX)")
     key = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), " ".join(FLAGS + LIBS).encode(), torch.__version__.encode(),
+    for part in (*(src.read_bytes() for src in SOURCES), " ".join(FLAGS + LIBS).encode(), torch.__version__.encode(),
                  sys.version.encode(), _cpu_flags().encode(), compiler.encode()):
         key.update(part)
     folder = cache_dir()
@@ -70,7 +70,7 @@ def build_and_load() -> None:
         with open(folder / ".lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be building it right now
             if not lib.exists():
-                log.info("snnexp: compiling the fused CPU neuron kernel (once, ~1 min) into %s", lib)
+                log.info("snnexp: compiling the fused CPU kernels (once, ~1 min) into %s", lib)
                 tmp = lib.with_suffix(f".{os.getpid()}.tmp")
                 proc = subprocess.run(_command(compiler, tmp), capture_output=True, text=True)
                 if proc.returncode != 0:
