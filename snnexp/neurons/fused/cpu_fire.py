@@ -15,13 +15,20 @@ DTYPES = (torch.float32, torch.float64)
 class CppLeakyFire(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, v0, a, b, c, th, spec: LeakySpec, has_time: bool, in_place: bool):
-        save_h = any(ctx.needs_input_grad[:6])
+        need_grad = any(ctx.needs_input_grad[:6])
         need_coef = any(ctx.needs_input_grad[2:6])  # then v0 is saved, so it must not change
         update_v = in_place and not need_coef and not (v0.is_leaf and v0.requires_grad)
+        # Several steps: keep x and v0 and let the backward recompute h (one full-size tensor fewer
+        # written and held: x is the input, kept by the caller or freed as h would be). One step of
+        # a module's state: v0 may be overwritten in place, so h is saved.
+        recompute = need_grad and has_time and x.shape[0] > 1 and not update_v
+        save_h = need_grad and not recompute
         s, h, v = torch.ops.snnexp_fused.leaky_forward(x, v0, a, b, c, th, has_time, spec.v_reset, spec.soft,
                                                        save_h, update_v)
         ctx.set_materialize_grads(False)  # an unused output's gradient stays None: no zeros to read
-        ctx.save_for_backward(h, v0 if need_coef else None, x if ctx.needs_input_grad[3] else None, a, b, th)
+        keep_x = recompute or ctx.needs_input_grad[3]
+        ctx.save_for_backward(h if save_h else None, v0 if need_coef or recompute else None, x if keep_x else None,
+                              a, b, c, th)
         ctx.spec, ctx.has_time = spec, has_time
         if v.data_ptr() == v0.data_ptr():  # the new membrane was written over the old one
             ctx.mark_dirty(v0)
@@ -30,11 +37,11 @@ class CppLeakyFire(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_s, grad_v):
-        h, v0, x, a, b, th = ctx.saved_tensors
+        h, v0, x, a, b, c, th = ctx.saved_tensors
         spec = ctx.spec
         need_x, need_v0, *need_coef = ctx.needs_input_grad[:6]
         gx, gv0, coef = torch.ops.snnexp_fused.leaky_backward(
-            grad_s, grad_v, h, v0, x, a, b, th, ctx.has_time, spec.v_reset, spec.soft, spec.detach_reset,
+            grad_s, grad_v, h, v0, x, a, b, c, th, ctx.has_time, spec.v_reset, spec.soft, spec.detach_reset,
             surrogate_code(spec.surrogate), spec.surrogate.alpha, need_x, any(need_coef))
         ga, gb, gc, gth = (g.to(t.dtype) if need else None for g, t, need in zip(coef, (a, b, a, th), need_coef))
         return gx if need_x else None, gv0 if need_v0 else None, ga, gb, gc, gth, None, None, None

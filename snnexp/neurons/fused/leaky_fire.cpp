@@ -127,6 +127,32 @@ inline T reset(T h, T th, T v_reset) {
   return h >= th ? (SOFT ? h - th : v_reset) : h;
 }
 
+// The membrane before the spike: written once, so the forward and the backward's recompute give
+// the same bits.
+template <typename T>
+inline T charge(T v, T x, T a, T b, T c) {
+  return (b * x + c) + a * v;
+}
+
+// h of elements [i0, i0 + n) for all steps, into h_local [steps, n], from x and v0: what the
+// forward would have saved. The backward's alternative to reading a saved h (multi-step runs: x
+// and v0 are kept instead, one fewer full-size tensor written and held).
+template <typename T, bool SOFT>
+void recompute_h(const T* x, const T* v0, T* h_local, T* v, int64_t steps, int64_t M, int64_t i0, int64_t n, T a,
+                 T b, T c, T th, T v_reset) {
+  std::copy(v0 + i0, v0 + i0 + n, v);
+  for (int64_t t = 0; t < steps; ++t) {
+    const T* xt = x + t * M + i0;
+    T* ht = h_local + t * n;
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) {
+      const T hv = charge(v[i], xt[i], a, b, c);
+      ht[i] = hv;
+      v[i] = reset<T, SOFT>(hv, th, v_reset);
+    }
+  }
+}
+
 // One chunk of elements [i0, i0 + n) over all steps; v lives in v_last (L2-resident per chunk;
 // it may be v0 itself, updated in place), and each step streams through a long contiguous
 // stretch of x, s and h, in L1-sized blocks.
@@ -144,7 +170,7 @@ void forward_chunk(const T* x, const T* v0, T* s, T* h, T* v_last, int64_t steps
       T* v = v_chunk + j0;
 #pragma omp simd
       for (int64_t i = 0; i < m; ++i) {
-        const T hv = (b * xt[i] + c) + a * v[i];
+        const T hv = charge(v[i], xt[i], a, b, c);
         st[i] = hv >= th ? T(1) : T(0);
         h_buf[i] = hv;
         v[i] = reset<T, SOFT>(hv, th, v_reset);
@@ -160,9 +186,11 @@ void forward_chunk(const T* x, const T* v0, T* s, T* h, T* v_last, int64_t steps
 // (its surrogate sg) unless detached. COEF: also accumulate the gradients of a, b, c and th.
 // gv lives in gv0 for the chunk; each step goes through the chunk in L1-sized blocks.
 template <typename T, bool SOFT, bool DETACH, bool COEF>
-void backward_chunk(const T* gs, int64_t gs_step, bool gs_broadcast, const T* gv_last, const T* h, const T* v0,
-                    const T* x, T* gx, T* gv0, int64_t steps, int64_t M, int64_t i0, int64_t n, T a, T b, T th,
-                    T v_reset, int64_t surrogate, T alpha, double* acc) {
+// h: element i of step t at h[t * h_stride + i - h_origin] (the whole saved h: h_stride = M and
+// h_origin = 0; a chunk's recomputed h: its own stride and first element).
+void backward_chunk(const T* gs, int64_t gs_step, bool gs_broadcast, const T* gv_last, const T* h, int64_t h_stride,
+                    int64_t h_origin, const T* v0, const T* x, T* gx, T* gv0, int64_t steps, int64_t M, int64_t i0,
+                    int64_t n, T a, T b, T th, T v_reset, int64_t surrogate, T alpha, double* acc) {
   alignas(64) T sg[BLOCK], gs_buf[BLOCK], v_prev[BLOCK], zeros[BLOCK], sink[BLOCK], gv_buf[BLOCK];
   std::vector<T> gv_chunk(steps > 1 ? n : 0);  // gv between steps (cache-resident); the last goes out streamed
   std::fill(zeros, zeros + BLOCK, T(0));  // an absent input (no gv_last; x when b needs no gradient)
@@ -170,7 +198,7 @@ void backward_chunk(const T* gs, int64_t gs_step, bool gs_broadcast, const T* gv
   for (int64_t t = steps - 1; t >= 0; --t) {
     for (int64_t j0 = 0; j0 < n; j0 += BLOCK) {
       const int64_t m = std::min(BLOCK, n - j0), k0 = t * M + i0 + j0;
-      const T* ht = h + k0;
+      const T* ht = h + t * h_stride + i0 + j0 - h_origin;
       const T* gv_in = t < steps - 1 ? gv_chunk.data() + j0 : gv_last ? gv_last + i0 + j0 : zeros;
       T* gv_out = t > 0 ? gv_chunk.data() + j0 : gv_buf;
       surrogate_grad<T>(surrogate, alpha, ht, th, sg, m);
@@ -182,7 +210,7 @@ void backward_chunk(const T* gs, int64_t gs_step, bool gs_broadcast, const T* gv
       const T* xt = COEF && x ? x + k0 : zeros;
       if (COEF) {
         if (t == 0) std::copy(v0 + i0 + j0, v0 + i0 + j0 + m, v_prev);
-        else for (int64_t i = 0; i < m; ++i) v_prev[i] = reset<T, SOFT>(ht[i - M], th, v_reset);
+        else for (int64_t i = 0; i < m; ++i) v_prev[i] = reset<T, SOFT>(ht[i - h_stride], th, v_reset);
       }
       T blk_a = 0, blk_b = 0, blk_c = 0, blk_th = 0;  // this block's sums, in T: no conversions per element
 #pragma omp simd reduction(+ : blk_a, blk_b, blk_c, blk_th)
@@ -284,22 +312,29 @@ std::vector<at::Tensor> leaky_forward(at::Tensor x, at::Tensor v0, const at::Ten
 }
 
 // Returns grad_x (undefined unless need_x), grad_v0, and [a, b, c, th] gradients (float64, zeros
-// unless need_coef). x is needed only for b's gradient (pass it when b requires one).
+// unless need_coef). h: the forward's saved membranes; without it (multi-step runs) h is recomputed
+// chunk by chunk from x and v0, which are then required. x is otherwise needed only for b's gradient.
 std::vector<at::Tensor> leaky_backward(const std::optional<at::Tensor>& grad_s_opt,
-                                       const std::optional<at::Tensor>& grad_v_opt, const at::Tensor& h,
+                                       const std::optional<at::Tensor>& grad_v_opt,
+                                       const std::optional<at::Tensor>& h_opt,
                                        const std::optional<at::Tensor>& v0_opt,
                                        const std::optional<at::Tensor>& x_opt, const at::Tensor& a,
-                                       const at::Tensor& b, const at::Tensor& th, bool has_time, double v_reset,
-                                       bool soft, bool detach_reset, int64_t surrogate, double alpha, bool need_x,
-                                       bool need_coef) {
-  const at::Tensor h0 = step_slice(h, has_time);
-  const int64_t steps = has_time ? h.size(0) : 1, M = h0.numel();
+                                       const at::Tensor& b, const at::Tensor& c, const at::Tensor& th, bool has_time,
+                                       double v_reset, bool soft, bool detach_reset, int64_t surrogate, double alpha,
+                                       bool need_x, bool need_coef) {
+  const bool recompute = !(h_opt.has_value() && h_opt->defined());
+  TORCH_CHECK(!recompute || (x_opt.has_value() && x_opt->defined() && v0_opt.has_value() && v0_opt->defined()),
+              "snnexp leaky_backward: without h, x and v0 are needed to recompute it");
+  const at::Tensor ref = recompute ? *x_opt : *h_opt;  // the layout every full-size tensor takes
+  const at::Tensor h0 = step_slice(ref, has_time);
+  const int64_t steps = has_time ? ref.size(0) : 1, M = h0.numel();
+  const auto dtype = ref.scalar_type();
   // grad_s: h's layout, or one value per step broadcast (the gradient of a sum or a mean over T)
   at::Tensor gs;
   int64_t gs_step = M;
   bool gs_broadcast = false;
   if (grad_s_opt.has_value() && grad_s_opt->defined()) {
-    gs = grad_s_opt->to(h.scalar_type());
+    gs = grad_s_opt->to(dtype);
     const at::Tensor g0 = step_slice(gs, has_time);
     const auto st = g0.strides();
     const bool all_zero = std::all_of(st.begin(), st.end(), [](int64_t v) { return v == 0; });
@@ -307,42 +342,57 @@ std::vector<at::Tensor> leaky_backward(const std::optional<at::Tensor>& grad_s_o
       gs_broadcast = all_zero;
       gs_step = has_time ? gs.stride(0) : 0;
     } else {
-      gs = as_layout(gs, h);
+      gs = as_layout(gs, ref);
       gs_step = M;
     }
   }
   at::Tensor gv_last;
-  if (grad_v_opt.has_value() && grad_v_opt->defined()) gv_last = as_layout(grad_v_opt->to(h.scalar_type()), h0);
-  // v0 and x: needed only for the coefficients' gradients (v_{-1} for a, the input for b)
-  at::Tensor v0 = v0_opt.has_value() && v0_opt->defined() ? as_layout(v0_opt->to(h.scalar_type()), h0) : at::Tensor();
+  if (grad_v_opt.has_value() && grad_v_opt->defined()) gv_last = as_layout(grad_v_opt->to(dtype), h0);
+  // v0 and x: for the coefficients' gradients (v_{-1} for a, the input for b) and the recompute
+  at::Tensor v0 = v0_opt.has_value() && v0_opt->defined() ? as_layout(v0_opt->to(dtype), h0) : at::Tensor();
   TORCH_CHECK(!need_coef || v0.defined(), "snnexp leaky_backward: the coefficients' gradients need v0");
-  at::Tensor x = x_opt.has_value() && x_opt->defined() ? as_layout(x_opt->to(h.scalar_type()), h) : at::Tensor();
-  at::Tensor gx = need_x ? at::empty_like(h) : at::Tensor();
+  at::Tensor x = x_opt.has_value() && x_opt->defined() ? as_layout(x_opt->to(dtype), ref) : at::Tensor();
+  at::Tensor gx = need_x ? at::empty_like(ref) : at::Tensor();
   at::Tensor gv0 = at::empty_like(h0);
   const int64_t chunks = (M + CHUNK - 1) / CHUNK;
+  // recompute: per piece of a chunk, whose h for all steps fits in L2 (~256 KB)
+  const int64_t piece = std::clamp<int64_t>((65536 / std::max<int64_t>(steps, 1)) / BLOCK * BLOCK, BLOCK, CHUNK);
   std::vector<double> partial(need_coef ? chunks * 4 : 0, 0.0);
-  AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "leaky_backward", [&] {
+  AT_DISPATCH_FLOATING_TYPES(dtype, "leaky_backward", [&] {
     using T = scalar_t;
     const T* gsp = gs.defined() ? gs.const_data_ptr<T>() : nullptr;
     const T* gvp = gv_last.defined() ? gv_last.const_data_ptr<T>() : nullptr;
-    const T* hp = h.const_data_ptr<T>();
+    const T* hp = recompute ? nullptr : h_opt->const_data_ptr<T>();
     const T* v0p = v0.defined() ? v0.const_data_ptr<T>() : nullptr;
     const T* xp = x.defined() ? x.const_data_ptr<T>() : nullptr;
     T* gxp = need_x ? gx.mutable_data_ptr<T>() : nullptr;
     T* gv0p = gv0.mutable_data_ptr<T>();
-    const T av = a.item<double>(), bv = b.item<double>(), thv = th.item<double>();
+    const T av = a.item<double>(), bv = b.item<double>(), cv = c.item<double>(), thv = th.item<double>();
     const T vr = v_reset, al = alpha;
     at::parallel_for(0, chunks, grain(steps), [&](int64_t k0, int64_t k1) {
-      double dummy[4];
+      double dummy[4], sums[4];
+      std::vector<T> h_local(recompute ? steps * piece : 0), v_local(recompute ? piece : 0);
       for (int64_t k = k0; k < k1; ++k) {
         const int64_t i0 = k * CHUNK, n = std::min(CHUNK, M - i0);
         double* acc = need_coef ? partial.data() + 4 * k : dummy;
-        backward_any<T>(soft, detach_reset, need_coef, gsp, gs_step, gs_broadcast, gvp, hp, v0p, xp, gxp, gv0p, steps,
-                        M, i0, n, av, bv, thv, vr, surrogate, al, acc);
+        if (!recompute) {
+          backward_any<T>(soft, detach_reset, need_coef, gsp, gs_step, gs_broadcast, gvp, hp, M, int64_t(0), v0p, xp,
+                          gxp, gv0p, steps, M, i0, n, av, bv, thv, vr, surrogate, al, acc);
+          continue;
+        }
+        std::fill(acc, acc + 4, 0.0);
+        for (int64_t p0 = i0; p0 < i0 + n; p0 += piece) {
+          const int64_t m = std::min(piece, i0 + n - p0);
+          if (soft) recompute_h<T, true>(xp, v0p, h_local.data(), v_local.data(), steps, M, p0, m, av, bv, cv, thv, vr);
+          else recompute_h<T, false>(xp, v0p, h_local.data(), v_local.data(), steps, M, p0, m, av, bv, cv, thv, vr);
+          backward_any<T>(soft, detach_reset, need_coef, gsp, gs_step, gs_broadcast, gvp, h_local.data(), m, p0, v0p,
+                          xp, gxp, gv0p, steps, M, p0, m, av, bv, thv, vr, surrogate, al, sums);
+          for (int j = 0; j < 4; ++j) acc[j] += sums[j];
+        }
       }
     });
   });
-  at::Tensor coef = at::zeros({4}, h.options().dtype(at::kDouble));
+  at::Tensor coef = at::zeros({4}, ref.options().dtype(at::kDouble));
   if (need_coef) {  // summed in chunk order: the same result for any number of threads
     double* cp = coef.mutable_data_ptr<double>();
     for (int64_t k = 0; k < chunks; ++k)
@@ -356,7 +406,7 @@ std::vector<at::Tensor> leaky_backward(const std::optional<at::Tensor>& grad_s_o
 TORCH_LIBRARY(snnexp_fused, m) {
   m.def("leaky_forward(Tensor x, Tensor(a!) v0, Tensor a, Tensor b, Tensor c, Tensor th, bool has_time, "
         "float v_reset, bool soft, bool save_h, bool update_v) -> Tensor[]", &leaky_forward);
-  m.def("leaky_backward(Tensor? grad_s, Tensor? grad_v, Tensor h, Tensor? v0, Tensor? x, Tensor a, Tensor b, "
-        "Tensor th, bool has_time, float v_reset, bool soft, bool detach_reset, int surrogate, float alpha, "
+  m.def("leaky_backward(Tensor? grad_s, Tensor? grad_v, Tensor? h, Tensor? v0, Tensor? x, Tensor a, Tensor b, "
+        "Tensor c, Tensor th, bool has_time, float v_reset, bool soft, bool detach_reset, int surrogate, float alpha, "
         "bool need_x, bool need_coef) -> Tensor[]", &leaky_backward);
 }
