@@ -239,20 +239,27 @@ class STDP(EncodingAndActivity, Learner):
         """Label the readout's neurons from `label_samples` training images, plasticity off."""
         was_training = self.model.training
         self.model.eval()
-        counts, labels, seen = [], [], 0
+        loader = self.trainer.datamodule.train_dataloader()
+        sized = hasattr(loader.dataset, "__len__")
+        total = min(self.label_samples, len(loader.dataset)) if sized else self.label_samples
+        # One buffer for all the counts, filled batch by batch: a list of per-batch tensors, each
+        # allocated between one batch's large recordings and the next, fragments the heap (with
+        # 1,600 neurons the process grew by a [T, N, n] recording every few batches, to 21 GB).
+        counts, labels, seen = None, torch.empty(total, dtype=torch.long, device=self.device), 0
         gen = torch.Generator(device=self.device).manual_seed(self.seed + 2)
         try:
-            for x, y in self.trainer.datamodule.train_dataloader():
-                x, y = x[: self.label_samples - seen].to(self.device), y[: self.label_samples - seen].to(self.device)
-                counts.append(self.present(x, gen)[1])  # [N, n] spike counts of the excitatory layer
-                labels.append(y)
+            for x, y in loader:
+                x, y = x[: total - seen].to(self.device), y[: total - seen].to(self.device)
+                c = self.present(x, gen)[1]  # [N, n] spike counts of the excitatory layer
+                if counts is None:
+                    counts = torch.empty(total, c.shape[1], dtype=c.dtype, device=self.device)
+                counts[seen: seen + len(y)], labels[seen: seen + len(y)] = c, y
                 seen += len(y)
-                if seen >= self.label_samples:
+                if seen >= total:
                     break
         finally:
             self.model.train(was_training)
-        readout = self.readout
-        readout.assign(torch.cat(counts), torch.cat(labels))
+        self.readout.assign(counts[:seen], labels[:seen])
         self._labels_stale = False
 
     # -- evaluation -------------------------------------------------------------------------------

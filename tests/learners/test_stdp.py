@@ -170,3 +170,24 @@ def test_rate_boost_needs_a_rate_code():
 
     with pytest.raises(ConfigError, match="model.min_spikes"):
         STDP(_diehl_cook(min_spikes=5), Latency(T=10), 10)
+
+
+def test_labels_come_from_the_first_label_samples_training_images_in_one_buffer(monkeypatch):
+    """assign_labels (which fills one preallocated buffer batch by batch) labels from exactly the first
+    label_samples images, a partial batch included: the same assignment as the counts of those images
+    presented one batch at a time and concatenated."""
+    from types import SimpleNamespace
+
+    from snnexp.models.readouts import assign_labels
+
+    torch.manual_seed(0)
+    x, y = torch.rand(23, 1, 8, 8), torch.arange(23) % 10
+    loader = DataLoader(TensorDataset(x, y), batch_size=5)
+    learner = STDP(_diehl_cook(min_spikes=None), Poisson(T=40, max_rate=0.3), 10, label_samples=17)
+    monkeypatch.setattr(STDP, "trainer", property(lambda self: SimpleNamespace(
+        datamodule=SimpleNamespace(train_dataloader=lambda: loader))))
+    learner.assign_labels()
+    gen = torch.Generator().manual_seed(learner.seed + 2)
+    counts = torch.cat([learner.present(xb, gen)[1] for xb in (x[0:5], x[5:10], x[10:15], x[15:17])])
+    expected, _ = assign_labels(counts, y[:17], 10)
+    assert counts.sum() > 0 and torch.equal(learner.readout.assignments, expected)
