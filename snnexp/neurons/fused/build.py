@@ -65,7 +65,7 @@ def build_and_load() -> None:
         key.update(part)
     folder = cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    lib = folder / f"leaky_fire_{key.hexdigest()[:16]}.so"
+    lib = folder / f"cpu_kernels_{key.hexdigest()[:16]}.so"
     if not lib.exists():
         with open(folder / ".lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be building it right now
