@@ -80,8 +80,10 @@ def test_a_sweep_job_killed_by_the_os_shows_as_failed(tmp_path):
 
 def test_an_interrupted_run_keeps_its_checkpoint_and_says_when(tmp_path):
     """A real Ctrl+C (SIGINT) during training."""
+    # a shell's background job ignores SIGINT, and so would Python started from it: restore the default
     proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), f"hydra.run.dir={tmp_path}", *LONG], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     ckpt = tmp_path / "checkpoints" / "last.ckpt"
     wait_for(ckpt, proc)
     time.sleep(0.5)
