@@ -45,6 +45,18 @@ def curves(run: dict) -> list[tuple[str, dict[int, tuple[float, float]]]]:
     return out
 
 
+def all_curves(runs: list[tuple[str, dict]]) -> list[tuple[str, str, dict[int, tuple[float, float]]]]:
+    """(run name, label, curve) over the runs, each network once: the calibrate runs share their
+    uncalibrated base (the same ANN and conversion), which would otherwise be listed twice."""
+    seen, out = set(), []
+    for name, run in runs:
+        for label, c in curves(run):
+            if (label, tuple(sorted(c.items()))) not in seen:
+                seen.add((label, tuple(sorted(c.items()))))
+                out.append((name, label, c))
+    return out
+
+
 def _label(run: dict, method: str) -> str:
     if method == "calibrate":
         return f"{_override(run, 'learner.base') or 'rate'} + {_override(run, 'learner.calibration') or 'light'} calibration"
@@ -58,8 +70,8 @@ def _override(run: dict, key: str) -> str | None:
 
 
 def readme(runs: list[tuple[Path, dict]], notes: list[str] = ()) -> str:
-    all_curves = [(name, label, c) for name, run in runs for label, c in curves(run)]
-    Ts = sorted({t for _, _, c in all_curves for t in c})
+    networks = all_curves(runs)
+    Ts = sorted({t for _, _, c in networks for t in c})
     head = "| network | ANN | " + " | ".join(f"T={t}" for t in Ts) + " |"
     rule = "|---|---:|" + "---:|" * len(Ts)
     lines = ["# ANN->SNN at low latency: rate, QCFS and calibrated conversion against T", "",
@@ -67,14 +79,14 @@ def readme(runs: list[tuple[Path, dict]], notes: list[str] = ()) -> str:
              "6,000 validation, 10,000 test images), 20 ANN epochs, direct (analog) input, one seed. "
              "Made by `python scripts/ann2snn_low_latency.py` from the runs of `bash scripts/ann2snn_low_latency.sh`.",
              "", "## Test accuracy (%)", "", head, rule]
-    for name, label, c in all_curves:
+    for name, label, c in networks:
         ann = dict(runs)[name]["ann/test/acc"]
         lines.append(f"| {label} | {100 * ann:.2f} | " +
                      " | ".join(f"{100 * c[t][0]:.2f}" if t in c else "—" for t in Ts) + " |")
     lines += ["", "ANN: the run's own ANN (ReLU for rate and rate-based calibration, QCFS for QCFS).", "",
               "## SynOps per test sample (millions)", "", "| network | " + " | ".join(f"T={t}" for t in Ts) + " |",
               "|---|" + "---:|" * len(Ts)]
-    for _, label, c in all_curves:
+    for _, label, c in networks:
         lines.append(f"| {label} | " + " | ".join(f"{c[t][1] / 1e6:.3g}" if t in c else "—" for t in Ts) + " |")
     lines += ["", "## The papers (CIFAR-10, VGG-16: another data set and network)", ""]
     lines += [f"- {p}" for p in PAPERS]
@@ -82,7 +94,7 @@ def readme(runs: list[tuple[Path, dict]], notes: list[str] = ()) -> str:
     for name, run in runs:
         cmd = "python run.py " + " ".join(o for o in run.get("overrides", []) if not o.startswith("hydra."))
         lines.append(f"| {name} | {run['wall_s'] / 60:.1f} min | `{cmd}` |")
-    lines += ["", "Wall times are on a shared 2-core CPU with other jobs running (load 4-10), one torch thread.", ""]
+    lines += ["", "Wall times are on a shared 2-core CPU with other jobs running, one torch thread (the load: below).", ""]
     lines += [f"- {n}" for n in notes] + ([""] if notes else [])
     return "\n".join(lines)
 
@@ -102,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     table.main([*map(str, dirs), "--metrics", ",".join(metrics), "--out", str(args.out),
                 "--by", "learner.method,learner.calibration,model.readout", "--title", "ann2snn low latency"])
     (args.out / "README.md").write_text(readme(runs, args.note))
-    flat = {f"{name}: {label}": c for name, run in runs for label, c in curves(run)}
+    flat = {f"{name}: {label}": c for name, label, c in all_curves(runs)}
     plot_acc_vs_T(max(r["ann/test/acc"] for _, r in runs), flat, args.out / "acc_vs_T.png",
                   title="csnn, Fashion-MNIST, 20 epochs (dashed: the best ANN)")
     print(f"wrote {args.out / 'README.md'}")
