@@ -90,7 +90,7 @@ void backward_nhwc(const T* g, const uint8_t* code, T* gx, int64_t N, int64_t C,
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t n = r / H, h = r % H, oh = h / k, i = h % k;
       T* row = gx + r * W * C;
-      int64_t e0 = 0;
+      int64_t rest = 0;  // where the part past the last window starts
       if (oh < OH) {
         for (int64_t ow = 0; ow < OW; ++ow) {
           const T* go = g + ((n * OH + oh) * OW + ow) * C;
@@ -118,9 +118,9 @@ void backward_nhwc(const T* g, const uint8_t* code, T* gx, int64_t N, int64_t C,
             }
           }
         }
-        e0 = OW * k * C;
+        rest = OW * k * C;
       }
-      for (int64_t e = e0; e < W * C; ++e) row[e] = T(0);  // past the last window
+      for (int64_t e = rest; e < W * C; ++e) row[e] = T(0);  // past the last window
     }
   });
 }
