@@ -151,7 +151,9 @@ def extract(model: SpikingModel, in_shape: tuple[int, ...]) -> LoihiNet:
             raise ConfigError(f"deploy=loihi: layer {name} ({type(m).__name__}) has no Loihi/netx equivalent "
                               f"(netx reads input, flatten, dense and conv layers)")
     if pending is not None:
-        raise ConfigError(f"deploy=loihi: the last synapse layer {pending.name} drives no spiking layer")
+        raise ConfigError(f"deploy=loihi: the last synapse layer {pending.name} drives no spiking layer: a "
+                          f"non-spiking readout (e.g. model.readout=membrane) has no Loihi form, whose output is "
+                          f"spikes; set model.readout=spikes")
     return LoihiNet(in_shape, layers, voting, notes)
 
 
