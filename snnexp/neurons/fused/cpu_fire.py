@@ -21,7 +21,7 @@ class CppLeakyFire(torch.autograd.Function):
         # Several steps where b needs a gradient (PLIF), so x is kept anyway: let the backward
         # recompute h from x and v0 rather than keep h too (one full-size tensor fewer written and
         # held; 0.8x PLIF's layer time). Where x would not be kept (IF, LIF) recomputing only trades
-        # the forward's write of h for the backward's compute, measured no faster (IF 1.14x slower).
+        # the forward's write of h for the backward's compute: measured no faster, within noise.
         # One step of a module's state: v0 may be overwritten in place, so h is saved.
         recompute = need_grad and has_time and x.shape[0] > 1 and not update_v and ctx.needs_input_grad[3]
         save_h = need_grad and not recompute
