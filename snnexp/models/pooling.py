@@ -13,9 +13,15 @@ from snnexp.neurons.fused.max_pool import max_pool2d
 
 
 class MaxPool2d(nn.MaxPool2d):
-    def forward(self, x: Tensor) -> Tensor:
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         k = _pair(self.kernel_size)
         stride = _pair(self.stride if self.stride is not None else self.kernel_size)
         simple = (k[0] == k[1] and stride == k and _pair(self.padding) == (0, 0) and _pair(self.dilation) == (1, 1)
-                  and not self.ceil_mode and not self.return_indices and x.dim() == 4)
-        return max_pool2d(x, k[0]) if simple else super().forward(x)
+                  and not self.ceil_mode and not self.return_indices)
+        self._window = k[0] if simple else None  # the kernel's case, decided once, not at every step
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self._window is not None and x.dim() == 4:
+            return max_pool2d(x, self._window)
+        return super().forward(x)

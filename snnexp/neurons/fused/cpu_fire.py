@@ -28,9 +28,9 @@ class CppLeakyFire(torch.autograd.Function):
         s, h, v = torch.ops.snnexp_fused.leaky_forward(x, v0, a, b, c, th, has_time, spec.v_reset, spec.soft,
                                                        save_h, update_v)
         ctx.set_materialize_grads(False)  # an unused output's gradient stays None: no zeros to read
-        keep_x = recompute or ctx.needs_input_grad[3]
-        ctx.save_for_backward(h if save_h else None, v0 if need_coef or recompute else None, x if keep_x else None,
-                              a, b, c, th)
+        # recompute needs x and v0, which b's gradient (and so need_coef) keeps anyway
+        ctx.save_for_backward(h if save_h else None, v0 if need_coef else None,
+                              x if ctx.needs_input_grad[3] else None, a, b, c, th)
         ctx.spec, ctx.has_time = spec, has_time
         if v.data_ptr() == v0.data_ptr():  # the new membrane was written over the old one
             ctx.mark_dirty(v0)

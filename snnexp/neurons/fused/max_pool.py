@@ -2,8 +2,9 @@
 
 `max_pool2d(x, k)` equals `torch.nn.functional.max_pool2d(x, k)` in values and gradients; it runs the
 C++ kernel for a 4-d channels-last float32/float64 CPU tensor (csnn's default layout) when the
-fused kernels are available, and torch's otherwise (in NCHW torch's kernel is as fast). Cheaper than torch's on the spikes it pools in csnn (one byte per output kept for the
-backward instead of an int64 index, and no zero-filled input gradient): max_pool.cpp says how.
+fused kernels are available, and torch's otherwise (in NCHW torch's kernel is as fast). It is
+cheaper than torch's (one byte per output kept for the backward instead of an int64 index, and no
+zero-filled input gradient): max_pool.cpp says how.
 """
 from __future__ import annotations
 
@@ -11,9 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from snnexp.neurons.fused.cpu_fire import DTYPES
 from snnexp.neurons.fused.dispatch import available
-
-DTYPES = (torch.float32, torch.float64)
 
 
 class CppMaxPool2d(torch.autograd.Function):
@@ -22,7 +22,6 @@ class CppMaxPool2d(torch.autograd.Function):
         out, code = torch.ops.snnexp_fused.max_pool_forward(x, k)
         ctx.save_for_backward(code)
         ctx.k, ctx.size = k, x.shape[-2:]
-        ctx.mark_non_differentiable(code)
         return out
 
     @staticmethod
