@@ -8,7 +8,7 @@ random sparse images; converts them as a datamodule does (`convert`, frames T = 
 line per emulation: the median of --repeats runs, in images per second of wall time and per
 CPU-second (process time, all threads: what the load of other processes changes least; on an
 idle machine, wall images/s ~ threads x images per CPU-second when the threads scale). --baseline REV also loads the emulation code
-of git revision REV (its encoding/emulation.py and dvs.py, as a package beside this one) and
+of git revision REV (its snnexp/encoding modules, as a package beside this one) and
 times it interleaved with the current code, run by run, so both see the same machine load
 (other processes share it: the load average is printed at the start and the end).
 """
@@ -54,9 +54,12 @@ def baseline(rev: str):
     (folder / "encoding").mkdir(parents=True)
     for part in ("__init__.py", "encoding/__init__.py"):
         (folder / part).write_text("")
-    for name in ("dvs.py", "emulation.py"):
+    names = subprocess.run(["git", "-C", str(ROOT), "ls-tree", "--name-only", rev, "snnexp/encoding/"],
+                           check=True, capture_output=True, text=True).stdout.split()
+    for name in (Path(n).name for n in names if n.endswith(".py") and not n.endswith("__init__.py")):
         text = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:snnexp/encoding/{name}"],
                               check=True, capture_output=True, text=True).stdout
+        text = text.replace("from snnexp.encoding import", "from snnexp_baseline.encoding import")
         (folder / "encoding" / name).write_text(text.replace("snnexp.encoding.", "snnexp_baseline.encoding."))
     sys.path.insert(0, str(folder.parent))
     import snnexp_baseline.encoding.emulation as old

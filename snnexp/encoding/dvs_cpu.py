@@ -9,13 +9,15 @@ same float32 operations in the same order (`dvs_numba`). It is faster because:
   interval of intensities that cannot move it by C from its reference (with a margin far above
   float32 rounding); only pixels outside it are logged (with the MKL log torch.log uses, so the
   same values) and run through the exact model. Pixels that never see light are skipped;
-- slices of images are converted by parallel threads (the compiled code releases the GIL).
+- blocks of images are converted by worker threads (the compiled code releases the GIL), each
+  running MKL sequentially (`Converter`).
 """
 from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -51,12 +53,16 @@ class Render:
     wx: np.ndarray | None = None  # float32 [K+1]
     wy: np.ndarray | None = None
 
-    def args(self, steps: int, height: int, width: int) -> tuple:
+    def args(self, steps: int) -> tuple:
+        """(kind, src, ix, iy, wx, wy) as `dvs_numba.render_row` takes them."""
         zeros_i, zeros_f = np.zeros(steps, np.int64), np.zeros(steps, np.float32)
         pick = lambda a, z: z if a is None else np.ascontiguousarray(a, z.dtype)  # noqa: E731
         return (KINDS.index(self.kind), np.ascontiguousarray(self.src, np.float32), pick(self.ix, zeros_i),
-                pick(self.iy, zeros_i), pick(self.wx, zeros_f), pick(self.wy, zeros_f),
-                spans(self.lit(height, width)))
+                pick(self.iy, zeros_i), pick(self.wx, zeros_f), pick(self.wy, zeros_f))
+
+    def images(self, a: int, b: int) -> "Render":
+        """The same render of images a..b-1 only (src a view of theirs; a copy for `frames`, K > 1)."""
+        return replace(self, src=np.ascontiguousarray(self.src[:, a:b]))
 
     def lit(self, height: int, width: int) -> np.ndarray:
         """[N, H, W] bool: the sensor pixels that see a non-black scene in some render step (the others
@@ -91,8 +97,11 @@ def spans(lit: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.stack([np.where(any_lit, first, 0), np.where(any_lit, last, 0)], -1), np.int64)
 
 
-def _inputs(render: Render, sensor: Sensor, height: int, width: int) -> tuple:
-    """The arguments the compiled range functions share: (render, spans, eps, steps, sensor)."""
+BLOCK = 16  # images per task: small, so that the threads finish a chunk together
+
+
+def _sensor_inputs(sensor: Sensor) -> tuple:
+    """What the compiled steps take from the sensor: (eps, steps (t0, dt, t_end), per-pixel thresholds)."""
     on = sensor.threshold_on.flatten().float().contiguous()
     off = sensor.threshold_off.flatten().float().contiguous()
     inv_on, inv_off = (1.0 / on).numpy(), (-1.0 / off).numpy()  # as dvs_pixels: reciprocal * (+-1)
@@ -102,55 +111,95 @@ def _inputs(render: Render, sensor: Sensor, height: int, width: int) -> tuple:
     t0 = np.array([0.0] + times[:-1], np.float32)
     dt = np.array([0.0] + [b - a for a, b in zip(times[:-1], times[1:])], np.float32)
     t_end = np.array([0.0] + [a + (b - a) for a, b in zip(times[:-1], times[1:])], np.float32)
-    args = render.args(len(times), height, width)
-    return (args[:-1], args[-1], np.float32(sensor.eps), (t0, dt, t_end),
+    return (np.float32(sensor.eps), (t0, dt, t_end),
             (on.numpy(), off.numpy(), inv_on, inv_off, k_on, k_off, np.float32(sensor.refractory_us)))
 
 
-def _slices(n: int, threads: int) -> list[tuple[int, int]]:
-    """Contiguous, balanced image ranges, one per thread."""
-    parts = max(1, min(int(threads), n))
-    bounds = [round(i * n / parts) for i in range(parts + 1)]
-    return [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+class Converter:
+    """Runs the compiled steps on `threads` worker threads (they release the GIL), in blocks of BLOCK images.
 
+    `frames` queues a chunk's blocks and returns, so the caller prepares the next chunk while the
+    threads work; a free thread takes the next block, so images with many events leave no thread
+    idle. At most two chunks are in flight. Leaving the `with` block waits for all of them and
+    raises what a block raised. Each thread runs MKL sequentially (`dvs_numba.sequential_mkl`).
+    """
 
-def _parallel(work, ranges: list[tuple[int, int]]) -> list:
-    if len(ranges) == 1:
-        return [work(*ranges[0])]
-    with ThreadPoolExecutor(len(ranges)) as pool:
-        return list(pool.map(lambda r: work(*r), ranges))
+    def __init__(self, threads: int | None = None):
+        self._torch_threads = torch.get_num_threads()
+        self._pool = ThreadPoolExecutor(int(threads or self._torch_threads), initializer=nb.sequential_mkl)
+        self._chunks: deque[list] = deque()
+
+    def __enter__(self) -> "Converter":
+        # The caller's torch ops (preparing the next chunk) run on its own thread meanwhile: an OpenMP
+        # team would spin after each of them on the cores the converting threads use (measured ~15 %).
+        torch.set_num_threads(1)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            while self._chunks and exc[0] is None:
+                self._wait()
+        finally:
+            self._pool.shutdown(cancel_futures=True)
+            torch.set_num_threads(self._torch_threads)
+
+    def _wait(self) -> list:
+        return [task.result() for task in self._chunks.popleft()]
+
+    def _blocks(self, work, n: int) -> list:
+        tasks = [self._pool.submit(work, a, min(a + BLOCK, n)) for a in range(0, n, BLOCK)]
+        self._chunks.append(tasks)
+        return tasks
+
+    def frames(self, render: Render, sensor: Sensor, n: int, height: int, width: int, out: np.ndarray,
+               noise: tuple[Tensor, Tensor, Tensor] | None = None) -> None:
+        """Queue out [n, T, 2, H, W] uint8, zeroed, += the frames of n images (+ noise events (pixel i, t, p)),
+        as dvs.to_frames bins them, saturating at 255. `out` is filled when the Converter is left."""
+        if len(self._chunks) >= 2:
+            self._wait()
+        eps, steps, sensor_args = _sensor_inputs(sensor)
+        pixels = height * width
+        flat = out.reshape(n, out.shape[1], 2, pixels)  # a view: out is C-contiguous
+        i, t, p = (a.cpu().numpy() for a in noise) if noise is not None else (np.zeros(0, np.int64),) * 3
+        order = np.argsort(i // pixels, kind="stable")  # noise grouped by image (order within does not matter)
+        ptr = np.searchsorted((i // pixels)[order], np.arange(n + 1)).astype(np.int64)
+        noise_t, noise_q, noise_p = t[order].astype(np.int64), (i[order] % pixels).astype(np.int32), p[order].astype(np.int8)
+
+        def work(a: int, b: int) -> None:
+            block = render.images(a, b)
+            nb.frames_range(block.args(len(steps[0])), 0, b - a, spans(block.lit(height, width)), eps, steps,
+                            sensor_args, ptr[a:b + 1], noise_t, noise_q, noise_p, flat[a:b])
+
+        self._blocks(work, n)
+
+    def events(self, render: Render, sensor: Sensor, n: int, height: int, width: int) -> tuple[Tensor, Tensor, Tensor]:
+        """Events of n images, sample-major, in emission order within a sample: (pixel i = (n*H + y)*W + x, t µs, p)."""
+        eps, steps, sensor_args = _sensor_inputs(sensor)
+
+        def work(a: int, b: int):
+            block = render.images(a, b)
+            t, image, q, p = nb.events_range(block.args(len(steps[0])), 0, b - a, spans(block.lit(height, width)),
+                                             eps, steps, sensor_args)
+            return (image + a) * (height * width) + q, t, p
+
+        self._blocks(work, n)
+        parts = self._wait()
+        i, t, p = (torch.from_numpy(np.concatenate([part[j] for part in parts])) for j in range(3))
+        return i, t, p.long()
 
 
 def cpu_events(render: Render, sensor: Sensor, n: int, height: int, width: int,
                threads: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
-    """Events of n images, sample-major, in emission order within a sample: (pixel i = (n*H + y)*W + x, t µs, p)."""
-    render_args, spans_, eps, steps, sensor_args = _inputs(render, sensor, height, width)
-
-    def work(n0: int, n1: int):
-        t, image, q, p = nb.events_range(render_args, n0, n1, spans_, eps, steps, sensor_args)
-        return image * (height * width) + q, t, p
-
-    parts = _parallel(work, _slices(n, threads or torch.get_num_threads()))
-    i, t, p = (torch.from_numpy(np.concatenate([part[j] for part in parts])) for j in range(3))
-    return i, t, p.long()
+    """`Converter.events` on a converter of its own."""
+    with Converter(threads) as converter:
+        return converter.events(render, sensor, n, height, width)
 
 
 def cpu_frames(render: Render, sensor: Sensor, n: int, height: int, width: int, out: np.ndarray,
                noise: tuple[Tensor, Tensor, Tensor] | None = None, threads: int | None = None) -> np.ndarray:
-    """out [n, T, 2, H, W] uint8, zeroed, += the frames of n images (+ noise events (pixel i, t, p)), as
-    dvs.to_frames bins them, saturating at 255."""
-    render_args, spans_, eps, steps, sensor_args = _inputs(render, sensor, height, width)
-    pixels = height * width
-    flat = out.reshape(n, out.shape[1], 2, pixels)  # a view: out is C-contiguous
-    i, t, p = (a.cpu().numpy() for a in noise) if noise is not None else (np.zeros(0, np.int64),) * 3
-    order = np.argsort(i // pixels, kind="stable")  # noise grouped by image (order within does not matter)
-    ptr = np.searchsorted((i // pixels)[order], np.arange(n + 1)).astype(np.int64)
-    noise_args = (ptr, t[order].astype(np.int64), (i[order] % pixels).astype(np.int32), p[order].astype(np.int8))
-
-    def work(n0: int, n1: int):
-        nb.frames_range(render_args, n0, n1, spans_, eps, steps, sensor_args, *noise_args, flat)
-
-    _parallel(work, _slices(n, threads or torch.get_num_threads()))
+    """`Converter.frames` on a converter of its own, waited for: returns the filled `out`."""
+    with Converter(threads) as converter:
+        converter.frames(render, sensor, n, height, width, out, noise)
     return out
 
 

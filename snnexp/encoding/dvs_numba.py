@@ -29,18 +29,39 @@ LO, HI, PREV = 0, 1, 2  # guard[:, q] = (lo, hi, x_prev), see `guard_factors`
 VML_MODE = 0x2 | 0x140000 | 0x100  # VML_HA | VML_FTZDAZ_OFF | VML_ERRMODE_IGNORE: what ATen's vml::vlog passes
 
 
-def _register_mkl_log() -> bool:
+def _torch_cpu() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(os.path.join(os.path.dirname(torch.__file__), "lib", "libtorch_cpu.so"))
+    except OSError:
+        return None
+
+
+def _register_mkl_log(lib: ctypes.CDLL | None) -> bool:
     """Make MKL's Fortran `vmsln` (in torch's libtorch_cpu, which torch.log calls for float32 on
     the CPU) callable from compiled code. False when this torch has none (no MKL)."""
     try:
-        lib = ctypes.CDLL(os.path.join(os.path.dirname(torch.__file__), "lib", "libtorch_cpu.so"))
         binding.add_symbol("VMSLN_", ctypes.cast(lib.VMSLN_, ctypes.c_void_p).value)
-    except (OSError, AttributeError):
+    except AttributeError:  # also lib None
         return False
     return True
 
 
-HAS_MKL_LOG = _register_mkl_log()
+_TORCH_CPU = _torch_cpu()
+HAS_MKL_LOG = _register_mkl_log(_TORCH_CPU)
+
+
+def sequential_mkl() -> None:
+    """MKL runs on the calling thread only, from now on (a worker thread's own setting).
+
+    The compiled steps call MKL's log from several threads at once, each on a few hundred values.
+    At torch's thread count every such call starts an OpenMP team of its own, and on 2 cores the
+    teams of two converting threads spin against each other (measured: 4x the CPU time per
+    image). The setting is per thread (mkl_set_num_threads_local), so torch's calls keep theirs.
+    """
+    set_local = getattr(_TORCH_CPU, "MKL_Set_Num_Threads_Local", None)
+    if set_local is not None:
+        set_local.argtypes, set_local.restype = [ctypes.c_int], ctypes.c_int
+        set_local(1)
 
 
 @intrinsic

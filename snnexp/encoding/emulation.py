@@ -12,6 +12,7 @@ On the CPU the pixel model runs compiled (`dvs_cpu`, same events as the torch re
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import ClassVar, Iterator
@@ -145,21 +146,24 @@ class DVSEmulator:
         """[M, C, H, W] images -> [M, T, 2, H', W'] uint8 event counts (saturating at 255), in chunks.
 
         device: where the conversion runs (the datamodule picks CUDA when there is one). On the CPU
-        the compiled path renders, emulates and frames in one pass; elsewhere the torch reference
+        the compiled path renders, emulates and frames in one pass, on worker threads
+        that convert a chunk while this one prepares the next; elsewhere the torch reference
         runs there. The noise is drawn on the CPU from `seed`, per chunk, so it is the same anywhere.
         """
         device = torch.device(device)
         gen = torch.Generator().manual_seed(int(self.seed) + 1)
         out = np.zeros((len(images), int(self.T), *self.out_shape(images.shape[1:])), np.uint8)
-        for i in range(0, len(images), CHUNK):
-            x = torch.as_tensor(images[i:i + CHUNK], dtype=torch.float32).to(device)
-            if not self._compiled(x, kernel):
-                out[i:i + CHUNK] = to_frames(self.events(x, gen, kernel=False), int(self.T)).clamp_(max=255).cpu().numpy()
-                continue
-            scene, times, sensor = self._setup(x)
-            n, height, width = scene.shape
-            noise = noise_events(n, height, width, float(self.noise_hz), self.duration, gen) if self.noise_hz > 0 else None
-            dvs_cpu.cpu_frames(self.cpu_render(scene, times), sensor, n, height, width, out[i:i + CHUNK], noise)
+        compiled = self._compiled(torch.empty(0, device=device), kernel)
+        with dvs_cpu.Converter() if compiled else contextlib.nullcontext() as converter:
+            for i in range(0, len(images), CHUNK):
+                x = torch.as_tensor(images[i:i + CHUNK], dtype=torch.float32).to(device)
+                if not compiled:
+                    out[i:i + CHUNK] = to_frames(self.events(x, gen, kernel=False), int(self.T)).clamp_(max=255).cpu().numpy()
+                    continue
+                scene, times, sensor = self._setup(x)
+                n, height, width = scene.shape
+                noise = noise_events(n, height, width, float(self.noise_hz), self.duration, gen) if self.noise_hz > 0 else None
+                converter.frames(self.cpu_render(scene, times), sensor, n, height, width, out[i:i + CHUNK], noise)
         return out
 
 

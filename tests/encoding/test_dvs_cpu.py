@@ -76,3 +76,32 @@ def test_bad_images_are_refused_before_work():
         Saccade(T=4).events(torch.full((1, 1, 8, 8), -0.5))
     with pytest.raises(ConfigError, match="finite intensities"):
         Flicker(T=4).convert(np.full((1, 1, 8, 8), np.nan, np.float32))
+
+
+def test_converting_threads_run_mkl_on_their_own_and_torch_threads_come_back():
+    """Each converting thread calls MKL with one thread (two threads' OpenMP teams spun against each
+    other, 4x the CPU time); the caller's torch thread count is restored, also after an error."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from snnexp.encoding import dvs_numba
+
+    max_threads = dvs_numba._TORCH_CPU.MKL_Get_Max_Threads
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with ThreadPoolExecutor(1, initializer=dvs_numba.sequential_mkl) as pool:
+            assert pool.submit(max_threads).result() == 1
+        assert max_threads() == 2  # the calling thread keeps torch's setting
+        x = torch.rand(40, 1, 12, 12, generator=torch.Generator().manual_seed(0)).numpy()
+        Saccade(T=4).convert(x)
+        assert torch.get_num_threads() == 2
+
+        def fail(a, b):
+            raise ValueError(f"block {a}..{b}")
+
+        with pytest.raises(ValueError, match="block 0..16"):
+            with dvs_cpu.Converter() as converter:
+                converter._blocks(fail, 40)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
