@@ -147,9 +147,7 @@ class Converter:
         return [task.result() for task in self._chunks.popleft()]
 
     def _blocks(self, work, n: int) -> list:
-        tasks = [self._pool.submit(work, a, min(a + BLOCK, n)) for a in range(0, n, BLOCK)]
-        self._chunks.append(tasks)
-        return tasks
+        return [self._pool.submit(work, a, min(a + BLOCK, n)) for a in range(0, n, BLOCK)]
 
     def frames(self, render: Render, sensor: Sensor, n: int, height: int, width: int, out: np.ndarray,
                noise: tuple[Tensor, Tensor, Tensor] | None = None) -> None:
@@ -170,7 +168,7 @@ class Converter:
             nb.frames_range(block.args(len(steps[0])), 0, b - a, spans(block.lit(height, width)), eps, steps,
                             sensor_args, ptr[a:b + 1], noise_t, noise_q, noise_p, flat[a:b])
 
-        self._blocks(work, n)
+        self._chunks.append(self._blocks(work, n))
 
     def events(self, render: Render, sensor: Sensor, n: int, height: int, width: int) -> tuple[Tensor, Tensor, Tensor]:
         """Events of n images, sample-major, in emission order within a sample: (pixel i = (n*H + y)*W + x, t µs, p)."""
@@ -182,8 +180,7 @@ class Converter:
                                              eps, steps, sensor_args)
             return (image + a) * (height * width) + q, t, p
 
-        self._blocks(work, n)
-        parts = self._wait()
+        parts = [task.result() for task in self._blocks(work, n)]
         i, t, p = (torch.from_numpy(np.concatenate([part[j] for part in parts])) for j in range(3))
         return i, t, p.long()
 

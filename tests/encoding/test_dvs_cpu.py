@@ -101,7 +101,7 @@ def test_converting_threads_run_mkl_on_their_own_and_torch_threads_come_back():
 
         with pytest.raises(ValueError, match="block 0..16"):
             with dvs_cpu.Converter() as converter:
-                converter._blocks(fail, 40)
+                converter._chunks.append(converter._blocks(fail, 40))
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(threads)
