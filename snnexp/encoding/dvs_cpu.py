@@ -115,6 +115,14 @@ def _sensor_inputs(sensor: Sensor) -> tuple:
             (on.numpy(), off.numpy(), inv_on, inv_off, k_on, k_off, np.float32(sensor.refractory_us)))
 
 
+def _block_args(render: Render, a: int, b: int, height: int, width: int, sensor_inputs: tuple) -> tuple:
+    """The leading arguments of the compiled range functions for images a..b-1 of `render`:
+    (render, n0, n1, spans, eps, steps, sensor), the images numbered from 0 within the block."""
+    eps, steps, sensor_args = sensor_inputs
+    block = render.images(a, b)
+    return block.args(len(steps[0])), 0, b - a, spans(block.lit(height, width)), eps, steps, sensor_args
+
+
 class Converter:
     """Runs the compiled steps on `threads` worker threads (they release the GIL), in blocks of BLOCK images.
 
@@ -131,7 +139,7 @@ class Converter:
 
     def __enter__(self) -> "Converter":
         # The caller's torch ops (preparing the next chunk) run on its own thread meanwhile: an OpenMP
-        # team would spin after each of them on the cores the converting threads use (measured ~15 %).
+        # team would spin after each of them on the cores the converting threads use.
         torch.set_num_threads(1)
         return self
 
@@ -155,7 +163,7 @@ class Converter:
         as dvs.to_frames bins them, saturating at 255. `out` is filled when the Converter is left."""
         if len(self._chunks) >= 2:
             self._wait()
-        eps, steps, sensor_args = _sensor_inputs(sensor)
+        sensor_inputs = _sensor_inputs(sensor)
         pixels = height * width
         flat = out.reshape(n, out.shape[1], 2, pixels)  # a view: out is C-contiguous
         i, t, p = (a.cpu().numpy() for a in noise) if noise is not None else (np.zeros(0, np.int64),) * 3
@@ -164,20 +172,17 @@ class Converter:
         noise_t, noise_q, noise_p = t[order].astype(np.int64), (i[order] % pixels).astype(np.int32), p[order].astype(np.int8)
 
         def work(a: int, b: int) -> None:
-            block = render.images(a, b)
-            nb.frames_range(block.args(len(steps[0])), 0, b - a, spans(block.lit(height, width)), eps, steps,
-                            sensor_args, ptr[a:b + 1], noise_t, noise_q, noise_p, flat[a:b])
+            nb.frames_range(*_block_args(render, a, b, height, width, sensor_inputs),
+                            ptr[a:b + 1], noise_t, noise_q, noise_p, flat[a:b])
 
         self._chunks.append(self._blocks(work, n))
 
     def events(self, render: Render, sensor: Sensor, n: int, height: int, width: int) -> tuple[Tensor, Tensor, Tensor]:
         """Events of n images, sample-major, in emission order within a sample: (pixel i = (n*H + y)*W + x, t µs, p)."""
-        eps, steps, sensor_args = _sensor_inputs(sensor)
+        sensor_inputs = _sensor_inputs(sensor)
 
         def work(a: int, b: int):
-            block = render.images(a, b)
-            t, image, q, p = nb.events_range(block.args(len(steps[0])), 0, b - a, spans(block.lit(height, width)),
-                                             eps, steps, sensor_args)
+            t, image, q, p = nb.events_range(*_block_args(render, a, b, height, width, sensor_inputs))
             return (image + a) * (height * width) + q, t, p
 
         parts = [task.result() for task in self._blocks(work, n)]

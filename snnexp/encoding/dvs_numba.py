@@ -55,7 +55,7 @@ def sequential_mkl() -> None:
 
     The compiled steps call MKL's log from several threads at once, each on a few hundred values.
     At torch's thread count every such call starts an OpenMP team of its own, and on 2 cores the
-    teams of two converting threads spin against each other (measured: 4x the CPU time per
+    teams of two converting threads spin against each other (measured: 3x the CPU time per
     image). The setting is per thread (mkl_set_num_threads_local), so torch's calls keep theirs.
     """
     set_local = getattr(_TORCH_CPU, "MKL_Set_Num_Threads_Local", None)

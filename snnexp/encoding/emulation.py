@@ -110,17 +110,17 @@ class DVSEmulator:
         on, off = self.thresholds(scene.shape[-2], scene.shape[-1])
         return scene, times, dvs_cpu.Sensor(on, off, times, float(self.eps), float(self.refractory_us))
 
-    def _compiled(self, x: Tensor, kernel: bool | None) -> bool:
+    def _compiled(self, device: torch.device, kernel: bool | None) -> bool:
         """The compiled CPU path for CPU tensors when numba is installed, unless kernel=False."""
-        use = x.device.type == "cpu" and dvs_cpu.available() if kernel is None else bool(kernel)
-        check(not use or x.device.type == "cpu", "kernel", kernel, f"the compiled path runs on the CPU, not {x.device}")
+        use = device.type == "cpu" and dvs_cpu.available() if kernel is None else bool(kernel)
+        check(not use or device.type == "cpu", "kernel", kernel, f"the compiled path runs on the CPU, not {device}")
         return use
 
     def _signal(self, x: Tensor, kernel: bool | None) -> EventBatch:
         """Events of images x [N, C, H, W] without noise, computed where x lies."""
         scene, times, sensor = self._setup(x)
         n, height, width = scene.shape
-        if self._compiled(x, kernel):
+        if self._compiled(x.device, kernel):
             i, t, p = dvs_cpu.cpu_events(self.cpu_render(scene, times), sensor, n, height, width)
             return from_pixels(i, t, p, n, height, width)
         logs = (torch.log(frame + self.eps) for frame in self.render(scene, times))
@@ -153,7 +153,7 @@ class DVSEmulator:
         device = torch.device(device)
         gen = torch.Generator().manual_seed(int(self.seed) + 1)
         out = np.zeros((len(images), int(self.T), *self.out_shape(images.shape[1:])), np.uint8)
-        compiled = self._compiled(torch.empty(0, device=device), kernel)
+        compiled = self._compiled(device, kernel)
         with dvs_cpu.Converter() if compiled else contextlib.nullcontext() as converter:
             for i in range(0, len(images), CHUNK):
                 x = torch.as_tensor(images[i:i + CHUNK], dtype=torch.float32).to(device)

@@ -80,7 +80,7 @@ def test_bad_images_are_refused_before_work():
 
 def test_converting_threads_run_mkl_on_their_own_and_torch_threads_come_back():
     """Each converting thread calls MKL with one thread (two threads' OpenMP teams spun against each
-    other, 4x the CPU time); the caller's torch thread count is restored, also after an error."""
+    other, 3x the CPU time); the caller's torch thread count is restored, also after an error."""
     from concurrent.futures import ThreadPoolExecutor
 
     from snnexp.encoding import dvs_numba
