@@ -24,7 +24,9 @@ def main() -> None:
     from torch.profiler import ProfilerActivity, profile
 
     import bench_neurons
+    from snnexp.runtime import tune_allocator
 
+    tune_allocator()  # as bench_neurons.py and every run: else page faults of fresh buffers show in the ops
     torch.set_num_threads(1)
     step = bench_neurons.csnn_step_fn(args.case)
     for _ in range(3):  # warm-up: kernels built, allocator settled
