@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from snnexp.errors import check
+from snnexp.models.pooling import MaxPool2d
 from snnexp.neurons.base import Neuron, SpikingNeuron, end_sequences, reset_states, set_step_mode
 from snnexp.neurons.li import LI
 from snnexp.rules.stdp import Plasticity
@@ -30,6 +31,9 @@ class SpikingModel(nn.Module):
     `readout`: "spikes" (the output layer is the chosen neuron; logits are its
     firing rates) or "membrane" (a non-spiking leaky integrator; logits are its
     mean membrane potential).
+    A neuron followed by a non-overlapping max-pool runs as one layer (`Neuron.forward_pooled`:
+    the fused kernel pools the spikes as it makes them) unless either has hooks (activity
+    metrics, rasters, STDP), which then see the two layers' own outputs as usual.
 
     What a model declares for the learners: `learners` (None: any; else the names of the only
     learners that can train it) and `plasticity` (None, or the STDP rule it carries itself).
@@ -50,21 +54,44 @@ class SpikingModel(nn.Module):
         """[T, N, *in_shape] -> [T, N, num_classes]; every neuron starts from rest."""
         reset_states(self.net)
         if self.step_mode == "s":
-            out = torch.stack([self.net(x_t) for x_t in x_seq])
+            out = torch.stack([self._through(x_t, has_time=False) for x_t in x_seq])
             end_sequences(self.net)  # single-step neurons book the finished sequence (ALIF homeostasis)
             return out
-        T, N = x_seq.shape[:2]
-        x = x_seq
-        for layer in self.net:
-            if isinstance(layer, Neuron):
+        return self._through(x_seq, has_time=True)
+
+    def _through(self, x: Tensor, has_time: bool) -> Tensor:
+        """x through every layer: one step [N, ...], or all steps [T, N, ...] with has_time."""
+        layers = list(self.net)
+        i = 0
+        while i < len(layers):
+            layer, after = layers[i], layers[i + 1] if i + 1 < len(layers) else None
+            i += 1
+            if isinstance(layer, Neuron) and (k := fusable_pool(layer, after)):
+                x = layer.forward_pooled(x, k)
+                i += 1
+            elif isinstance(layer, Neuron) or not has_time:
                 x = layer(x)
             else:  # [T, N, ...] -> [T*N, ...] -> layer -> [T, N, ...]
-                x = layer(x.flatten(0, 1)).unflatten(0, (T, N))
+                x = layer(x.flatten(0, 1)).unflatten(0, x.shape[:2])
         return x
 
     def spiking_layers(self) -> dict[str, SpikingNeuron]:
         """Spiking layers in order, named <neuron><index in net> (e.g. lif3), for rates and rasters."""
         return {f"{type(m).__name__.lower()}{i}": m for i, m in enumerate(self.net) if isinstance(m, SpikingNeuron)}
+
+
+HOOKS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+GLOBAL_HOOKS = tuple(name.replace("_", "_global_", 1) for name in HOOKS)  # torch's hooks on every module
+
+
+def fusable_pool(neuron: Neuron, after: nn.Module | None) -> int:
+    """k when `after` is csnn's k x k max-pool with stride k and neither it nor the neuron has hooks
+    (a hook on either would miss the full-size spikes, or the call itself); else 0."""
+    if not isinstance(after, MaxPool2d) or after.window is None:
+        return 0
+    hooked = any(getattr(nn.modules.module, name, None) for name in GLOBAL_HOOKS) or any(
+        getattr(m, name) for m in (neuron, after) for name in HOOKS)
+    return 0 if hooked else after.window
 
 
 @runtime_checkable

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from snnexp.errors import check
 from snnexp.neurons.fused import LeakySpec, leaky_fire
+from snnexp.neurons.fused.dispatch import max_pool_steps
 from snnexp.neurons.surrogate import ATan, Surrogate
 
 RESETS = ("subtract", "hard")
@@ -135,6 +136,12 @@ class Neuron(nn.Module):
         """Single-step: [N, ...] -> ([N, ...], state); the step function unless a subclass fuses it."""
         return self.step(x_t, state)
 
+    def forward_pooled(self, x: Tensor, k: int) -> Tensor:
+        """forward(x) max-pooled per step over k x k windows (stride k, floor mode): x [T, N, C, H, W] in
+        "m", [N, C, H, W] in "s". SpikingNeuron fuses the pool into the neuron; it then runs no
+        forward hooks, so a model calls this only where the neuron and the pool have none."""
+        return max_pool_steps(self(x), k, has_time=self.step_mode == "m")
+
     def run(self, x_seq: Tensor, state: Any = None) -> tuple[Tensor, Any]:
         """Multi-step: [T, N, ...] -> ([T, N, ...], final state); a fresh state unless one is given."""
         if state is None:
@@ -197,32 +204,47 @@ class SpikingNeuron(Neuron):
     def leaky_spec(self) -> LeakySpec:
         return LeakySpec(self.v_reset, self.reset_mode == "subtract", self.detach_reset, self.surrogate)
 
-    def run(self, x_seq: Tensor, state: Any = None) -> tuple[Tensor, Any]:
+    def run(self, x_seq: Tensor, state: Any = None, pool: int = 0) -> tuple[Tensor, Any]:
+        """pool > 0: the spikes come back max-pooled over pool x pool windows (`forward_pooled`)."""
         if state is None:
             state = self.initial_state(x_seq[0])
         coefficients = self.charge_coefficients()
         if coefficients is None:
-            return self.run_loop(x_seq, state)
-        s_seq, v = leaky_fire(x_seq, state.v, *coefficients, self.v_threshold, self.leaky_spec(), has_time=True)
+            s_seq, state = self.run_loop(x_seq, state)
+            return (max_pool_steps(s_seq, pool, has_time=True) if pool else s_seq), state
+        s_seq, v = leaky_fire(x_seq, state.v, *coefficients, self.v_threshold, self.leaky_spec(), has_time=True,
+                              pool=pool)
         return s_seq, MembraneState(v)
 
-    def run_step(self, x_t: Tensor, state: Any) -> tuple[Tensor, Any]:
+    def run_step(self, x_t: Tensor, state: Any, pool: int = 0) -> tuple[Tensor, Any]:
         """One step; the module's own single-step state (`self.state`) may be updated in place.
 
         Over one sequence of the module's own state, coefficients that need no gradient (fixed
         tau and threshold) are computed at its first step only; `reset()` and `.to()` forget them.
+        pool > 0: the spikes come back max-pooled over pool x pool windows (`forward_pooled`).
         """
         own = state is self.state
         coefficients = self._sequence_coefficients if own else None
         if coefficients is None:
             coefficients = self.charge_coefficients()
             if coefficients is None:
-                return self.step(x_t, state)
+                s, state = self.step(x_t, state)
+                return (max_pool_steps(s, pool, has_time=False) if pool else s), state
             if own and not any(c.requires_grad for c in coefficients):
                 self._sequence_coefficients = coefficients
         s, v = leaky_fire(x_t, state.v, *coefficients, self.v_threshold, self.leaky_spec(), has_time=False,
-                          in_place=own)
+                          in_place=own, pool=pool)
         return s, MembraneState(v)
+
+    def forward_pooled(self, x: Tensor, k: int) -> Tensor:
+        if type(self).charge_coefficients is SpikingNeuron.charge_coefficients:  # no fused path (ALIF, CUBA)
+            return super().forward_pooled(x, k)
+        if self.step_mode == "s":
+            if self.state is None:
+                self.state = self.initial_state(x)
+            out, self.state = self.run_step(x, self.state, pool=k)
+            return out
+        return self.run(x, pool=k)[0]
 
     def reset(self) -> None:
         self._sequence_coefficients = None

@@ -10,7 +10,7 @@ from torch import nn
 
 from snnexp.models.pooling import MaxPool2d
 from snnexp.neurons.fused.build import build_and_load
-from snnexp.neurons.fused.max_pool import max_pool2d
+from snnexp.neurons.fused.dispatch import max_pool2d
 
 
 @pytest.fixture(autouse=True, scope="module")

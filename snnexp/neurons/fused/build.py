@@ -1,4 +1,4 @@
-"""Compile leaky_fire.cpp and max_pool.cpp with the machine's C++ compiler on first use, and cache the library.
+"""Compile leaky_fire.cpp and max_pool.cpp (and their shared pool_rows.h) with the machine's C++ compiler on first use, and cache the library.
 
 No ninja and no pybind11: one g++ call against torch's headers, the result registered with
 `torch.ops.load_library` as `torch.ops.snnexp_fused.*`. The cache key holds the source, the
@@ -24,6 +24,7 @@ import torch
 
 log = logging.getLogger(__name__)
 SOURCES = [Path(__file__).with_name(name) for name in ("leaky_fire.cpp", "max_pool.cpp")]  # one library
+HEADERS = [Path(__file__).with_name("pool_rows.h")]  # included by both: part of the cache key
 # -fno-trapping-math: without it GCC keeps a branch for every `h >= th ? ... : ...` (a compare
 # may raise a floating-point exception flag, so it is not if-converted): the soft-reset loops
 # ran scalar, mispredicting at random spikes, 3x the vector time. Values do not change.
@@ -63,7 +64,7 @@ def build_and_load() -> None:
     if compiler is None:
         raise RuntimeError("no C++ compiler found (g++ or c++ on PATH, or $CXX)")
     key = hashlib.sha256()
-    for part in (*(src.read_bytes() for src in SOURCES), " ".join(FLAGS + LIBS).encode(), torch.__version__.encode(),
+    for part in (*(src.read_bytes() for src in SOURCES + HEADERS), " ".join(FLAGS + LIBS).encode(), torch.__version__.encode(),
                  sys.version.encode(), _cpu_flags().encode(), compiler.encode()):
         key.update(part)
     folder = cache_dir()
