@@ -9,6 +9,8 @@ same float32 operations in the same order (`dvs_numba`). It is faster because:
   interval of intensities that cannot move it by C from its reference (with a margin far above
   float32 rounding); only pixels outside it are logged (with the MKL log torch.log uses, so the
   same values) and run through the exact model. Pixels that never see light are skipped;
+- the candidates are found LANES pixels per vector compare, and the exact model's divisions run
+  vectorised over all of them before their events are written one by one;
 - blocks of images are converted by worker threads (the compiled code releases the GIL), each
   running MKL sequentially (`Converter`).
 """
@@ -24,9 +26,9 @@ import torch
 from torch import Tensor
 
 try:  # the compiled steps; without numba the emulations run the torch reference (same events)
-    from snnexp.encoding import dvs_numba as nb
+    from snnexp.encoding import dvs_numba as nb, numba_ops
 except ImportError:
-    nb = None
+    nb = numba_ops = None
 
 KINDS = ("shift", "scale", "frames")
 
@@ -34,12 +36,12 @@ KINDS = ("shift", "scale", "frames")
 def available() -> bool:
     """Whether the compiled path can run: numba is installed and this torch's CPU log is MKL's
     (else the emulations use the torch reference, with the same events)."""
-    return nb is not None and nb.HAS_MKL_LOG
+    return nb is not None and numba_ops.HAS_MKL_LOG
 
 
 @dataclass(frozen=True)
 class Render:
-    """How the compiled step renders render step k of image n (`dvs_numba.render_row`).
+    """How the compiled step renders render step k of image n (`dvs_numba.render_frame`).
 
     shift: src [1, N, H + 2*pad, W + 2*pad] (the padded scene), pixel (y, x) seen at integer
     offset (ix[k] + x, iy[k] + y) plus the bilinear weights (wx[k], wy[k]) (saccade).
@@ -54,7 +56,7 @@ class Render:
     wy: np.ndarray | None = None
 
     def args(self, steps: int) -> tuple:
-        """(kind, src, ix, iy, wx, wy) as `dvs_numba.render_row` takes them."""
+        """(kind, src, ix, iy, wx, wy) as `dvs_numba.render_frame` takes them."""
         zeros_i, zeros_f = np.zeros(steps, np.int64), np.zeros(steps, np.float32)
         pick = lambda a, z: z if a is None else np.ascontiguousarray(a, z.dtype)  # noqa: E731
         return (KINDS.index(self.kind), np.ascontiguousarray(self.src, np.float32), pick(self.ix, zeros_i),
@@ -88,15 +90,6 @@ class Sensor:
     refractory_us: float
 
 
-def spans(lit: np.ndarray) -> np.ndarray:
-    """[N, H, 2] int64: per sensor row the first and one past the last lit pixel ((0, 0) when none is lit)."""
-    width = lit.shape[-1]
-    any_lit = lit.any(-1)
-    first = np.argmax(lit, -1)
-    last = width - np.argmax(lit[..., ::-1], -1)
-    return np.ascontiguousarray(np.stack([np.where(any_lit, first, 0), np.where(any_lit, last, 0)], -1), np.int64)
-
-
 BLOCK = 16  # images per task: small, so that the threads finish a chunk together
 
 
@@ -120,7 +113,7 @@ def _block_args(render: Render, a: int, b: int, height: int, width: int, sensor_
     (render, n0, n1, spans, eps, steps, sensor), the images numbered from 0 within the block."""
     eps, steps, sensor_args = sensor_inputs
     block = render.images(a, b)
-    return block.args(len(steps[0])), 0, b - a, spans(block.lit(height, width)), eps, steps, sensor_args
+    return block.args(len(steps[0])), 0, b - a, nb.row_spans(block.lit(height, width)), eps, steps, sensor_args
 
 
 class Converter:
@@ -129,12 +122,12 @@ class Converter:
     `frames` queues a chunk's blocks and returns, so the caller prepares the next chunk while the
     threads work; a free thread takes the next block, so images with many events leave no thread
     idle. At most two chunks are in flight. Leaving the `with` block waits for all of them and
-    raises what a block raised. Each thread runs MKL sequentially (`dvs_numba.sequential_mkl`).
+    raises what a block raised. Each thread runs MKL sequentially (`numba_ops.sequential_mkl`).
     """
 
     def __init__(self, threads: int | None = None):
         self._torch_threads = torch.get_num_threads()
-        self._pool = ThreadPoolExecutor(int(threads or self._torch_threads), initializer=nb.sequential_mkl)
+        self._pool = ThreadPoolExecutor(int(threads or self._torch_threads), initializer=numba_ops.sequential_mkl)
         self._chunks: deque[list] = deque()
 
     def __enter__(self) -> "Converter":

@@ -1,7 +1,7 @@
 """Compiled (numba) pixel model of `snnexp.encoding.dvs_cpu`; imported only when numba is.
 
 Every float32 operation mirrors `snnexp.encoding.dvs.dvs_pixels` (the torch reference) in the same
-order, so the events are the same bit for bit: torch's lerp is a fused multiply-add (`_fma`),
+order, so the events are the same bit for bit: torch's lerp is a fused multiply-add (`fma_f32`),
 torch turns `R / step` into `reciprocal(step) * R`, torch.maximum / minimum / clamp keep NaN, so
 these do too, and the log is the one torch.log calls on the CPU (MKL's vector log, `log_f32`).
 One call converts a range of images, one image at a time: its state (~30 KB) stays in the
@@ -9,117 +9,22 @@ core's cache through all render steps.
 """
 from __future__ import annotations
 
-import ctypes
 import math
-import os
 
 import numba
 import numpy as np
-import torch
-from llvmlite import binding, ir
-from numba import types, uintp
-from numba.core import cgutils
-from numba.extending import intrinsic
+from numba import uintp
 
-SHIFT, SCALE, FRAMES = 0, 1, 2  # how a frame is rendered (see `render_row`)
+from snnexp.encoding.numba_ops import (JIT, LANES, ceil_f32, exp_f32, floor_f32, fma_f32, log_f32, outside_lanes,
+                                       rint_f32)
+
+SHIFT, SCALE, FRAMES = 0, 1, 2  # how a frame is rendered (see `render_frame`)
 F32 = np.float32
-JIT = dict(nogil=True, cache=True, error_model="numpy")  # numpy error model: x / 0 gives inf or nan, as torch
 MAX_LOG = 50.0  # beyond |L_ref| = 50 (intensity + eps outside e^-50 .. e^50) every step is checked exactly
-LO, HI, PREV = 0, 1, 2  # guard[:, q] = (lo, hi, x_prev), see `guard_factors`
-VML_MODE = 0x2 | 0x140000 | 0x100  # VML_HA | VML_FTZDAZ_OFF | VML_ERRMODE_IGNORE: what ATen's vml::vlog passes
-
-
-def _torch_cpu() -> ctypes.CDLL | None:
-    try:
-        return ctypes.CDLL(os.path.join(os.path.dirname(torch.__file__), "lib", "libtorch_cpu.so"))
-    except OSError:
-        return None
-
-
-def _register_mkl_log(lib: ctypes.CDLL | None) -> bool:
-    """Make MKL's Fortran `vmsln` (in torch's libtorch_cpu, which torch.log calls for float32 on
-    the CPU) callable from compiled code. False when this torch has none (no MKL)."""
-    try:
-        binding.add_symbol("VMSLN_", ctypes.cast(lib.VMSLN_, ctypes.c_void_p).value)
-    except AttributeError:  # also lib None
-        return False
-    return True
-
-
-_TORCH_CPU = _torch_cpu()
-HAS_MKL_LOG = _register_mkl_log(_TORCH_CPU)
-
-
-def sequential_mkl() -> None:
-    """MKL runs on the calling thread only, from now on (a worker thread's own setting).
-
-    The compiled steps call MKL's log from several threads at once, each on a few hundred values.
-    At torch's thread count every such call starts an OpenMP team of its own, and on 2 cores the
-    teams of two converting threads spin against each other (measured: 3x the CPU time per
-    image). The setting is per thread (mkl_set_num_threads_local), so torch's calls keep theirs.
-    """
-    set_local = getattr(_TORCH_CPU, "MKL_Set_Num_Threads_Local", None)
-    if set_local is not None:
-        set_local.argtypes, set_local.restype = [ctypes.c_int], ctypes.c_int
-        set_local(1)
-
-
-@intrinsic
-def _vmsln(typingctx, n, values, mode):
-    """MKL vmsLn(n[0], values, values, mode[0]) in place, through its Fortran entry (arguments by reference)."""
-    sig = types.void(n, values, mode)
-
-    def codegen(context, builder, signature, args):
-        n_ptr, v_ptr, m_ptr = (context.make_array(t)(context, builder, a).data for t, a in zip(signature.args, args))
-        fnty = ir.FunctionType(ir.VoidType(), [ir.IntType(32).as_pointer(), ir.FloatType().as_pointer(),
-                                               ir.FloatType().as_pointer(), ir.IntType(64).as_pointer()])
-        builder.call(cgutils.get_or_insert_function(builder.module, fnty, "VMSLN_"), [n_ptr, v_ptr, v_ptr, m_ptr])
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-@numba.njit(**JIT)
-def log_f32(values, count, scratch):
-    """values[:count] = log(values[:count]) in place, exactly as torch.log (MKL, VML_HA).
-    scratch: int32 [1] and int64 [1] arrays for the by-reference arguments (n, mode)."""
-    n, mode = scratch
-    n[0] = count
-    mode[0] = VML_MODE
-    _vmsln(n, values, mode)
-
-
-@intrinsic
-def _fma(typingctx, a, b, c):
-    """a * b + c rounded once (float32), as torch's vectorised lerp computes it."""
-    sig = types.float32(types.float32, types.float32, types.float32)
-
-    def codegen(context, builder, signature, args):
-        flt = ir.FloatType()
-        fn = builder.module.declare_intrinsic("llvm.fma", [flt], ir.FunctionType(flt, [flt, flt, flt]))
-        return builder.call(fn, args)
-
-    return sig, codegen
-
-
-def _unary_f32(name: str):
-    """An LLVM float32 intrinsic (floor, ceil, rint, exp) as a numba function: one instruction or
-    libm call, where np.floor & co. on a scalar go through the ufunc machinery."""
-
-    @intrinsic
-    def op(typingctx, x):
-        sig = types.float32(types.float32)
-
-        def codegen(context, builder, signature, args):
-            flt = ir.FloatType()
-            return builder.call(builder.module.declare_intrinsic(f"llvm.{name}", [flt], ir.FunctionType(flt, [flt])), args)
-
-        return sig, codegen
-
-    return op
-
-
-_floor, _ceil, _rint, _exp = (_unary_f32(name) for name in ("floor", "ceil", "rint", "exp"))
+LO, HI = 0, 1  # guard[:, q] = (lo, hi), see `guard_factors`
+# rows of the per-candidate array (`emulate_image`): gathered inputs, then the update's intermediate values
+(C_REF, C_T_LAST, C_INV_ON, C_INV_OFF, C_ON, C_OFF,
+ C_M, C_CS, C_START, C_STEP, C_J1, C_EVERY, C_ACCEPTED, C_ROWS) = range(14)
 
 
 @numba.njit(inline="always", **JIT)
@@ -141,35 +46,40 @@ def _min_nan(a, b):
     return a if (a < b or math.isnan(a)) else b
 
 
-@numba.njit(inline="always", **JIT)
-def render_row(kind, src, ix, iy, wx, wy, k, n, y, x0, x1, eps, row):
-    """row[x] = intensity + eps of pixels x0..x1-1 of sensor row y of image n in render step k
-    (torch: frame + eps).
+@numba.njit(**JIT)
+def render_frame(render, k, n, spans, eps, width, frame):
+    """frame[y * W + x] = intensity + eps of the lit pixels of image n in render step k (torch: frame + eps);
+    the others are left as they are. render = (kind, src, ix, iy, wx, wy), spans as `emulate_image` takes them.
 
     SHIFT (saccade): the camera view of src[0, n] (the padded scene) at integer offset
     (ix[k], iy[k]) plus bilinear weights (wx[k], wy[k]): lerp along x in two rows, then along y
     (emulation._shift). SCALE (flicker): src[0, n] * wx[k]. FRAMES: src[k, n], rendered by torch.
+    One call renders a whole frame: numba increfs and decrefs (atomically) every array a call
+    takes or a view makes, too often per row. Unsigned indices: numba checks signed ones for
+    wraparound, which stops vectorising.
     """
-    x0, x1 = uintp(x0), uintp(x1)  # unsigned indices: numba checks signed ones for wraparound, which stops vectorising
-    if kind == SHIFT:
-        r, c = iy[k] + y, ix[k]
-        gx, from_end_x = _lerp_weight(wx[k])
-        gy, from_end_y = _lerp_weight(wy[k])
-        above, below = src[0, n, r], src[0, n, r + 1]
-        for x in range(x0, x1):
-            i = uintp(c + x)
-            a0, a1, b0, b1 = above[i], above[i + uintp(1)], below[i], below[i + uintp(1)]
-            top = _fma(gx, a1 - a0, a1 if from_end_x else a0)
-            bottom = _fma(gx, b1 - b0, b1 if from_end_x else b0)
-            row[x] = _fma(gy, bottom - top, bottom if from_end_y else top) + eps
-    elif kind == SCALE:
-        scale, line = wx[k], src[0, n, y]
-        for x in range(x0, x1):
-            row[x] = line[x] * scale + eps
-    else:
-        line = src[k, n, y]
-        for x in range(x0, x1):
-            row[x] = line[x] + eps
+    kind, src, ix, iy, wx, wy = render
+    height, width, n, k = spans.shape[1], uintp(width), uintp(n), uintp(k)
+    gx, from_end_x = _lerp_weight(wx[k])
+    gy, from_end_y = _lerp_weight(wy[k])
+    for y in range(height):
+        x0, x1, y = uintp(spans[n, y, 0]), uintp(spans[n, y, 1]), uintp(y)
+        base = y * width
+        if kind == SHIFT:
+            r, c = uintp(iy[k]) + y, uintp(ix[k])
+            for x in range(x0, x1):
+                i = c + x
+                a0, a1 = src[0, n, r, i], src[0, n, r, i + uintp(1)]
+                b0, b1 = src[0, n, r + uintp(1), i], src[0, n, r + uintp(1), i + uintp(1)]
+                top = fma_f32(gx, a1 - a0, a1 if from_end_x else a0)
+                bottom = fma_f32(gx, b1 - b0, b1 if from_end_x else b0)
+                frame[base + x] = fma_f32(gy, bottom - top, bottom if from_end_y else top) + eps
+        elif kind == SCALE:
+            for x in range(x0, x1):
+                frame[base + x] = src[0, n, y, x] * wx[k] + eps
+        else:
+            for x in range(x0, x1):
+                frame[base + x] = src[k, n, y, x] + eps
 
 
 @numba.njit(**JIT)
@@ -192,6 +102,23 @@ def lit_shifted(scene, y0, x0, kh, kw, height, width):
     return lit
 
 
+@numba.njit(**JIT)
+def row_spans(lit):
+    """[N, H, 2] int64: per sensor row of lit [N, H, W] the first and one past the last lit pixel
+    ((0, 0) when none is lit)."""
+    n_images, height, width = lit.shape
+    spans = np.zeros((n_images, height, 2), np.int64)
+    for n in range(n_images):
+        for y in range(height):
+            first, last = width, 0
+            for x in range(width):
+                if lit[n, y, x]:
+                    first, last = min(first, x), x + 1
+            if last > 0:
+                spans[n, y, 0], spans[n, y, 1] = first, last
+    return spans
+
+
 def guard_factors(c_on: np.ndarray, c_off: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per pixel, the intensities + eps that cannot cross: (lo, hi) = exp(L_ref) * (k_off, k_on),
     with k_on = exp(C_on - margin), k_off = exp(margin - C_off).
@@ -207,107 +134,110 @@ def guard_factors(c_on: np.ndarray, c_off: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 @numba.njit(inline="always", **JIT)
-def _set_guard(lo, hi, q, r, k_on, k_off):
+def _guard(r, k_on, k_off):
+    """(lo, hi) of a pixel whose reference level is r (`guard_factors`)."""
     if abs(r) <= F32(MAX_LOG):
-        e = _exp(r)
-        lo[q] = e * k_off
-        hi[q] = e * k_on
-    else:  # an empty interval: always checked
-        lo[q] = F32(np.inf)
-        hi[q] = F32(-np.inf)
+        e = exp_f32(r)
+        return e * k_off, e * k_on
+    return F32(np.inf), F32(-np.inf)  # an empty interval: always checked
 
 
 @numba.njit(**JIT)
-def emulate_image(render, n, spans, eps, steps, sensor, state, events):
-    """The events of image n, appended to `events` = (t, pixel q, p, count) and returned (grown as needed).
+def emulate_image(render, n, spans, eps, steps, sensor, state, events, n_ev):
+    """Appends the events of image n to `events` = (t, pixel q, p) from index n_ev on; returns the new
+    count, or -1 when they do not fit (the caller grows them and calls again: the image starts afresh).
 
-    render: (kind, src, ix, iy, wx, wy) as `render_row` takes them. spans [N, H, 2]: per sensor row
+    render: (kind, src, ix, iy, wx, wy) as `render_frame` takes them. spans [N, H, 2]: per sensor row
     the pixels that ever see light (the others stay at eps, the level they start from). steps:
     (t0, dt, t_end) float32 [K+1] per render step k >= 1, as dvs_pixels rounds them. sensor:
     (c_on, c_off, inv_on, inv_off, k_on, k_off) per pixel [H*W] and the refractory period (float32).
     state: per-pixel work arrays reused from image to image (`work_arrays`).
     """
-    kind, src, ix, iy, wx, wy = render
     c_on, c_off, inv_on, inv_off, k_on, k_off, refractory = sensor
     t0s, dts, t_ends = steps
-    ref, t_last, guard, cand_q, cand_x, row, scratch = state
-    ev_t, ev_q, ev_p, n_ev = events
-    height, width = spans.shape[1], row.shape[0]
-    lo, hi, x_prev = guard[LO], guard[HI], guard[PREV]
+    ref, t_last, guard, cand_q, cand_x, cand, frames, scratch = state
+    ev_t, ev_q, ev_p = events
+    e = uintp(n_ev)  # the next event's index
+    height, width = spans.shape[1], uintp(ref.shape[0] // spans.shape[1])
+    lo, hi = guard[LO], guard[HI]
     one = F32(1.0)
     # render step 0: the reference levels L_0 = log(frame + eps), torch.log's own rounding
-    for y in range(height):
-        render_row(kind, src, ix, iy, wx, wy, 0, n, y, 0, width, eps, row)
-        for x in range(width):
-            ref[y * width + x] = row[x]
-            x_prev[y * width + x] = row[x]
-    log_f32(ref, height * width, scratch)
-    for q in range(height * width):
+    frames[:] = eps
+    render_frame(render, 0, n, spans, eps, width, frames[0])
+    ref[:] = frames[0, :len(ref)]
+    log_f32(ref, len(ref), scratch)
+    for q in range(len(ref)):
         t_last[q] = F32(-1e12)
-        _set_guard(lo, hi, q, ref[q], k_on[q], k_off[q])
+        lo[q], hi[q] = _guard(ref[q], k_on[q], k_off[q])
     for k in range(1, len(t0s)):
-        # the pixels that may cross: intensity + eps outside (lo, hi); the previous and current values logged
-        count = 0
-        for y in range(height):
-            x0, x1 = uintp(spans[n, y, 0]), uintp(spans[n, y, 1])
-            if x0 >= x1:
-                continue
-            render_row(kind, src, ix, iy, wx, wy, k, n, y, x0, x1, eps, row)
-            base, inside = uintp(y * width), 0
-            for x in range(x0, x1):  # no branch, so it vectorises: most rows have no candidate
-                q = base + x
-                inside += (lo[q] < row[x]) & (row[x] < hi[q])  # False for NaN
-            if inside < x1 - x0:
-                for x in range(x0, x1):
-                    v = row[x]
-                    if not (lo[base + x] < v < hi[base + x]):
-                        cand_q[count] = base + x
-                        cand_x[2 * count] = x_prev[base + x]
-                        cand_x[2 * count + 1] = v
-                        count += 1
-            for x in range(x0, x1):
-                x_prev[base + x] = row[x]
+        prev, cur = frames[(k - 1) & 1], frames[k & 1]  # alternate: no copy of the frame
+        render_frame(render, k, n, spans, eps, width, cur)
+        # the pixels that may cross: intensity + eps outside (lo, hi), tested LANES at a time and listed
+        # in pixel order without a branch per pixel (every lane is written, a candidate's moves count on)
+        count = uintp(0)
+        for chunk in range(uintp(0), uintp(len(cur)), uintp(LANES)):
+            mask = outside_lanes(lo, hi, cur, chunk)
+            if mask:
+                for b in range(uintp(LANES)):
+                    cand_q[count] = chunk + b
+                    count += (mask >> b) & uintp(1)
         if count == 0:
             continue
+        # their previous and current values (to be logged) and what the update needs, gathered
+        for i in range(count):
+            q = uintp(cand_q[i])
+            cand_x[uintp(2) * i] = prev[q]
+            cand_x[uintp(2) * i + uintp(1)] = cur[q]
+            cand[C_REF, i], cand[C_T_LAST, i] = ref[q], t_last[q]
+            cand[C_INV_ON, i], cand[C_INV_OFF, i] = inv_on[q], inv_off[q]
+            cand[C_ON, i], cand[C_OFF, i] = c_on[q], c_off[q]
         log_f32(cand_x, 2 * count, scratch)
         t0, dt, t_end = t0s[k], dts[k], t_ends[k]
-        for i in range(count):  # dvs_pixels' update for these pixels, step by step the same float32 operations
-            q, j = uintp(cand_q[i]), uintp(2 * i)
-            prev, cur, r = cand_x[j], cand_x[j + uintp(1)], ref[q]
-            diff = cur - r
-            m = _max_nan(_floor(diff * inv_on[q]), _floor(diff * inv_off[q]))
+        # dvs_pixels' update, the same float32 operations: first for all candidates at once (no branch:
+        # it vectorises, the divisions too), then the events and the new state, pixel by pixel
+        for i in range(count):
+            j = uintp(2) * i
+            l_prev, l_cur, r = cand_x[j], cand_x[j + uintp(1)], cand[C_REF, i]
+            diff = l_cur - r
+            m = _max_nan(floor_f32(diff * cand[C_INV_ON, i]), floor_f32(diff * cand[C_INV_OFF, i]))
+            cs = cand[C_ON, i] if diff > 0 else -cand[C_OFF, i]
+            slope = (l_cur - l_prev) / dt
+            start = t0 + (r - l_prev) / slope
+            step = cs / slope
+            j1 = _max_nan(ceil_f32((cand[C_T_LAST, i] + refractory - start) / step), one)
+            every = _max_nan(ceil_f32((one / step) * refractory), one) if refractory > 0 else one
+            cand[C_M, i], cand[C_CS, i], cand[C_START, i], cand[C_STEP, i] = m, cs, start, step
+            cand[C_J1, i], cand[C_EVERY, i] = j1, every
+            cand[C_ACCEPTED, i] = floor_f32((m - j1) / every) + one if j1 <= m else F32(0)
+        for i in range(count):
+            m = cand[C_M, i]
             if m == 0:  # False for NaN, as torch's nonzero
                 continue
-            up = diff > 0
-            cs = c_on[q] if up else -c_off[q]
-            slope = (cur - prev) / dt
-            start = t0 + (r - prev) / slope
-            step = cs / slope
-            j1 = _max_nan(_ceil((t_last[q] + refractory - start) / step), one)
-            every = _max_nan(_ceil((one / step) * refractory), one) if refractory > 0 else one
-            accepted = 0
-            if j1 <= m:
-                a = _floor((m - j1) / every) + one
-                accepted = int(a) if a == a else 0
-            if n_ev + accepted > len(ev_t):
-                ev_t, ev_q, ev_p = _grow(ev_t, ev_q, ev_p, n_ev, n_ev + accepted)
+            q, a, cs = uintp(cand_q[i]), cand[C_ACCEPTED, i], cand[C_CS, i]
+            start, step, j1, every = cand[C_START, i], cand[C_STEP, i], cand[C_J1, i], cand[C_EVERY, i]
+            up = cand_x[uintp(2) * i + uintp(1)] - cand[C_REF, i] > 0
+            accepted = int(a) if a == a else 0
+            if e + uintp(accepted) > uintp(len(ev_t)):
+                return -1
             for rank in range(accepted):
                 t = start + (j1 + F32(rank) * every) * step
-                ev_t[n_ev] = np.int64(_rint(_min_nan(t, t_end)))
-                ev_q[n_ev] = q
-                ev_p[n_ev] = 1 if up else 0
-                n_ev += 1
+                ev_t[e] = np.int64(rint_f32(_min_nan(t, t_end)))
+                ev_q[e] = q
+                ev_p[e] = 1 if up else 0
+                e += uintp(1)
             if accepted > 0:
                 t_last[q] = start + (j1 + F32(accepted - 1) * every) * step
-            r = r + m * cs
+            r = cand[C_REF, i] + m * cs
             ref[q] = r
-            _set_guard(lo, hi, q, r, k_on[q], k_off[q])
-    return ev_t, ev_q, ev_p, n_ev
+            lo[q], hi[q] = _guard(r, k_on[q], k_off[q])
+    return np.int64(e)
 
 
 @numba.njit(**JIT)
-def _grow(ev_t, ev_q, ev_p, n_ev, need):
-    size = max(2 * len(ev_t), need)
+def _grow(events, n_ev):
+    """events = (t, q, p) twice as long, the first n_ev kept."""
+    ev_t, ev_q, ev_p = events
+    size = 2 * len(ev_t)
     t, q, p = np.empty(size, np.int64), np.empty(size, np.int32), np.empty(size, np.int8)
     t[:n_ev], q[:n_ev], p[:n_ev] = ev_t[:n_ev], ev_q[:n_ev], ev_p[:n_ev]
     return t, q, p
@@ -315,11 +245,26 @@ def _grow(ev_t, ev_q, ev_p, n_ev, need):
 
 @numba.njit(**JIT)
 def work_arrays(height, width):
-    """Per-pixel state of one image (ref, t_last, guard, candidates, row, log scratch), reused."""
+    """Per-pixel state of one image (ref, t_last, guard, candidates, two frames, log scratch), reused.
+    The guard and the frames are padded to a multiple of LANES pixels, the guard there (-inf, inf):
+    no padding pixel is a candidate."""
     pixels = height * width
-    return (np.empty(pixels, np.float32), np.empty(pixels, np.float32), np.empty((3, pixels), np.float32),
-            np.empty(pixels, np.int32), np.empty(2 * pixels, np.float32), np.empty(width, np.float32),
+    padded = -(-pixels // LANES) * LANES
+    guard = np.empty((2, padded), np.float32)
+    guard[LO, pixels:], guard[HI, pixels:] = -np.inf, np.inf
+    return (np.empty(pixels, np.float32), np.empty(pixels, np.float32), guard, np.empty(pixels + LANES, np.int32),
+            np.empty(2 * pixels, np.float32), np.empty((C_ROWS, pixels), np.float32), np.empty((2, padded), np.float32),
             (np.empty(1, np.int32), np.empty(1, np.int64)))
+
+
+@numba.njit(**JIT)
+def _emulate(render, n, spans, eps, steps, sensor, state, events, n_ev):
+    """`emulate_image`, growing `events` until image n's fit: (events, new count)."""
+    end = emulate_image(render, n, spans, eps, steps, sensor, state, events, n_ev)
+    while end < 0:
+        events = _grow(events, n_ev)
+        end = emulate_image(render, n, spans, eps, steps, sensor, state, events, n_ev)
+    return events, end
 
 
 @numba.njit(**JIT)
@@ -329,16 +274,16 @@ def events_range(render, n0, n1, spans, eps, steps, sensor):
     width = sensor[0].shape[0] // height
     state = work_arrays(height, width)
     image = np.empty(4096, np.int64)
-    events = (np.empty(4096, np.int64), np.empty(4096, np.int32), np.empty(4096, np.int8), 0)
+    events = (np.empty(4096, np.int64), np.empty(4096, np.int32), np.empty(4096, np.int8))
+    count = 0
     for n in range(n0, n1):
-        start = events[3]
-        events = emulate_image(render, n, spans, eps, steps, sensor, state, events)
-        if len(image) < events[3]:
+        start = count
+        events, count = _emulate(render, n, spans, eps, steps, sensor, state, events, start)
+        if len(image) < count:
             grown = np.empty(len(events[0]), np.int64)
             grown[:start] = image[:start]
             image = grown
-        image[start:events[3]] = n
-    count = events[3]
+        image[start:count] = n
     return events[0][:count], image[:count], events[1][:count], events[2][:count]
 
 
@@ -351,10 +296,10 @@ def frames_range(render, n0, n1, spans, eps, steps, sensor, noise_ptr, noise_t, 
     width = sensor[0].shape[0] // height
     n_bins = out.shape[1]
     state = work_arrays(height, width)
-    events = (np.empty(4096, np.int64), np.empty(4096, np.int32), np.empty(4096, np.int8), 0)
+    events = (np.empty(4096, np.int64), np.empty(4096, np.int32), np.empty(4096, np.int8))
     for n in range(n0, n1):
-        events = emulate_image(render, n, spans, eps, steps, sensor, state, (events[0], events[1], events[2], 0))
-        ev_t, ev_q, ev_p, n_ev = events
+        events, n_ev = _emulate(render, n, spans, eps, steps, sensor, state, events, 0)
+        ev_t, ev_q, ev_p = events
         a, b = noise_ptr[n], noise_ptr[n + 1]
         if n_ev == 0 and a == b:
             continue
@@ -373,7 +318,7 @@ def frames_range(render, n0, n1, spans, eps, steps, sensor, noise_ptr, noise_t, 
             _count(frames, (noise_t[e] - t_first) // bin_width, noise_p[e], noise_q[e])
 
 
-@numba.njit(inline="always", **JIT)
+@numba.njit(**JIT)
 def _count(frames, b, p, q):
     if b < frames.shape[0] and frames[b, p, q] < 255:
         frames[b, p, q] += 1

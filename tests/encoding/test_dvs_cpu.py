@@ -83,13 +83,13 @@ def test_converting_threads_run_mkl_on_their_own_and_torch_threads_come_back():
     other, 3x the CPU time); the caller's torch thread count is restored, also after an error."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from snnexp.encoding import dvs_numba
+    from snnexp.encoding import numba_ops
 
-    max_threads = dvs_numba._TORCH_CPU.MKL_Get_Max_Threads
+    max_threads = numba_ops._TORCH_CPU.MKL_Get_Max_Threads
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        with ThreadPoolExecutor(1, initializer=dvs_numba.sequential_mkl) as pool:
+        with ThreadPoolExecutor(1, initializer=numba_ops.sequential_mkl) as pool:
             assert pool.submit(max_threads).result() == 1
         assert max_threads() == 2  # the calling thread keeps torch's setting
         x = torch.rand(40, 1, 12, 12, generator=torch.Generator().manual_seed(0)).numpy()
