@@ -25,9 +25,11 @@ class SpikingModel(nn.Module):
     """A sequence of layers run over time.
 
     step_mode "s": the whole network advances one time step at a time (batch
-    N per call; best cache locality for conv nets). step_mode "m": each layer
-    sees all T steps at once (stateless layers on [T*N, ...] frames; one big
-    matmul per Linear, best for MLPs). Both give the same result.
+    N per call; less memory). step_mode "m": each layer sees all T steps at once
+    (stateless layers on [T*N, ...] frames; one big matmul per Linear, best for
+    MLPs, and on the CPU the faster mode for csnn with the neuron before the pool:
+    docs/benchmarks.md). Both give the same result, except BatchNorm in
+    training: its batch statistics are per step in "s" and over all T*N frames in "m".
     `readout`: "spikes" (the output layer is the chosen neuron; logits are its
     firing rates) or "membrane" (a non-spiking leaky integrator; logits are its
     mean membrane potential).
