@@ -157,3 +157,17 @@ def test_a_hooked_neuron_or_pool_runs_unfused_so_its_hook_sees_the_spikes():
     assert base.fusable_pool(model.net[1], model.net[2]) == 0
     handle.remove()
     assert torch.equal(model(x), hooked)
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+def test_the_other_backends_pool_after_the_neuron_with_the_same_result(backend, use_backend):
+    """On CUDA (Triton) and on the torch path, `leaky_fire(..., pool=k)` runs the neuron, then the pool."""
+    x, v0 = image_inputs(3, 2, 4, 6, 6, torch.float32)
+    neuron = PLIF()
+    a, b, c = neuron.charge_coefficients()
+    args = (a, b, c, neuron.v_threshold, neuron.leaky_spec(), True)
+    fused, v_fused = cpu_fire.fire(x, v0, *args, False, 2)
+    device = use_backend(backend)
+    s, v = dispatch.leaky_fire(x.to(device), v0.to(device), *(t.to(device) for t in (a, b, c, neuron.v_threshold)),
+                               neuron.leaky_spec(), True, pool=2)
+    assert torch.equal(s.cpu(), fused) and torch.allclose(v.cpu(), v_fused)
