@@ -10,8 +10,8 @@ python=${PYTHON:-$new/.venv/bin/python}
 out=$(mktemp -d)
 echo "# run.py $*: $old (old) and $new (new), interleaved"
 for i in $(seq "$pairs"); do
-  for tree in "$old" "$new"; do
-    dir=$out/$(basename "$tree")_$i
+  for side in old new; do
+    tree=${!side}; dir=$out/${side}_$i  # by side: the two checkouts may share a folder name
     (cd "$tree" && PYTHONPATH=$tree "$python" run.py "$@" hydra.run.dir="$dir" > "$dir.log" 2>&1) \
       || { echo "run failed, see $dir.log" >&2; exit 1; }
     "$python" -c "import json, sys; r = json.load(open(sys.argv[1])); print(sys.argv[2], sys.argv[3], \
