@@ -21,10 +21,10 @@ import torch
 from torch import Tensor, nn
 
 from snnexp.errors import check
-from snnexp.models.base import Voting
+from snnexp.network.layers import Voting
 from snnexp.models.batchnorm import WEIGHTED, fold_batchnorm  # noqa: F401 (re-exported: the conversion's first step)
 from snnexp.models.spikify import spikify
-from snnexp.models.spiking_pool import SpikingMaxPool2d
+from snnexp.network.layers import SpikingMaxPool2d
 from snnexp.neurons.base import Neuron, SpikingNeuron
 
 HOMOGENEOUS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Dropout, nn.Flatten, nn.Identity, Voting)

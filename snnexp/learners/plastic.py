@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from snnexp.rules.stdp import Conv, conv_of
-from snnexp.models.readouts import Gain
+from snnexp.network.layers import Gain
 from snnexp.neurons.base import Neuron, SpikingNeuron
 from snnexp.neurons.inhibition import LateralInhibition
 

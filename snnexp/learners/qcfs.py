@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from snnexp.errors import check
+from snnexp.network import LayerKind, Role, register
 
 SHIFT = 0.5  # phi: the shift that makes the expected conversion error zero
 
@@ -58,6 +59,14 @@ class QCFS(nn.Module):
 
     def extra_repr(self) -> str:
         return f"levels={self.levels}, threshold={float(self.threshold):.4g}"
+
+
+@register(QCFS)
+class QCFSKind(LayerKind):
+    """An ANN activation (a quantised, clipped ReLU): where conversion puts an IF neuron."""
+
+    role = Role.ACTIVATION
+    name = "qcfs"
 
 
 def with_qcfs(net: nn.Sequential, levels: int, threshold: float = 4.0) -> nn.Sequential:

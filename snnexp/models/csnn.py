@@ -8,7 +8,7 @@ from torch import nn
 
 from snnexp.errors import check
 from snnexp.models.base import NeuronFactory, SpikingModel, flat_size, output_layers
-from snnexp.models.pooling import MaxPool2d
+from snnexp.network.layers import MaxPool2d
 
 POOLS = {"max": MaxPool2d, "avg": nn.AvgPool2d}
 

@@ -5,7 +5,6 @@ import math
 from pathlib import Path
 from typing import Sequence
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from snnexp.errors import ConfigError, check
@@ -23,20 +22,6 @@ def example_graph(path: str | None) -> str | None:
         return path
     shipped = GRAPHS / f"{Path(str(path)).stem}.nir"
     return str(shipped) if shipped.is_file() else path
-
-
-class SumPool2d(nn.Module):
-    """Sum over each window (NIR's SumPool2d): [N, C, H, W] -> [N, C, H', W'], exact (no division)."""
-
-    def __init__(self, kernel_size, stride=None, padding=0):
-        super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride or kernel_size, padding
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, divisor_override=1)
-
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
 class NIRModel(SpikingModel):

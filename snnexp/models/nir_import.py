@@ -17,8 +17,8 @@ from torch import nn
 
 from snnexp.neurons.nir import DEFAULT_DT, decay_rounding, neuron_from_node
 from snnexp.errors import ConfigError
-from snnexp.models.base import Voting
-from snnexp.models.nir import SumPool2d
+from snnexp.network.layers import Voting
+from snnexp.network.layers import SumPool2d
 
 log = logging.getLogger(__name__)
 NEURONS = (nir.IF, nir.LIF, nir.CubaLIF, nir.LI)

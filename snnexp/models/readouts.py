@@ -5,6 +5,7 @@ import torch
 from torch import Tensor, nn
 
 from snnexp.errors import check
+from snnexp.network import LayerKind, Role, register
 
 PREDICTIONS = ("all_activity", "proportion")
 
@@ -62,12 +63,10 @@ class AssignedReadout(nn.Module):
         return f"n={self.assignments.numel()}, num_classes={self.num_classes}, prediction={self.prediction}"
 
 
-class Gain(nn.Module):
-    """Multiply each feature by a fixed factor (a buffer): [..., n] -> [..., n]."""
+@register(AssignedReadout)
+class AssignedReadoutKind(LayerKind):
+    """A fixed map from labelled neurons' spikes to class scores (set after training, not learnt)."""
 
-    def __init__(self, n: int):
-        super().__init__()
-        self.register_buffer("gain", torch.ones(int(n)))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x * self.gain
+    role = Role.SCALE
+    name = "readout"
+    homogeneous = True

@@ -9,8 +9,9 @@ from torch import Tensor, nn
 
 from snnexp.errors import check
 from snnexp.rules.stdp import Plasticity, STDPParams, check_params, init_weights_, normalise_
-from snnexp.models.base import ClassThresholds, NeuronFactory, SpikingModel, Voting
-from snnexp.models.readouts import Gain
+from snnexp.models.base import ClassThresholds, NeuronFactory, SpikingModel
+from snnexp.network.layers import Voting
+from snnexp.network.layers import Gain
 from snnexp.neurons.inhibition import LateralInhibition
 
 

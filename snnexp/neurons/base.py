@@ -96,7 +96,29 @@ class Homeostatic(Protocol):
         """Book a finished sequence of `steps` steps ending in `state` (no-op outside training)."""
 
 
-class Neuron(nn.Module):
+class Stepped(nn.Module):
+    """A layer that runs over time itself: [T, N, ...] at once ("m") or one [N, ...] step per call ("s").
+
+    Neurons and the network blocks with state or neurons inside (`snnexp.network.blocks`) are
+    Stepped; `set_step_mode`, `reset_states` and `end_sequences` reach every one in a model, and
+    a model hands them x with its time axis instead of folding time into the batch.
+    """
+
+    def __init__(self, step_mode: str = "m"):
+        super().__init__()
+        check(step_mode in STEP_MODES, "neuron.step_mode", step_mode, f"choose one of {list(STEP_MODES)}")
+        self.step_mode = step_mode
+
+    def reset(self) -> None:
+        """Forget the single-step state (models call this at the start of each sequence)."""
+
+    def end_sequence(self) -> None:
+        """Single-step mode: the sequence that began at the last `reset()` is over (models call this
+        after their last step). Neurons that learn across samples (ALIF's homeostasis) book it here,
+        while the module is still in the mode (train/eval) the sequence ran in."""
+
+
+class Neuron(Stepped):
     """A stateful layer run over time: the two step modes and the reference time loop.
 
     Subclasses implement `step(x_t, state) -> (out_t, state)` (calling their
@@ -104,9 +126,7 @@ class Neuron(nn.Module):
     """
 
     def __init__(self, step_mode: str = "m"):
-        super().__init__()
-        check(step_mode in STEP_MODES, "neuron.step_mode", step_mode, f"choose one of {list(STEP_MODES)}")
-        self.step_mode = step_mode
+        super().__init__(step_mode)
         self.state: Any = None
 
     def initial_state(self, x_t: Tensor) -> Any:
@@ -118,11 +138,6 @@ class Neuron(nn.Module):
     def reset(self) -> None:
         """Forget the single-step state (models call this at the start of each sequence)."""
         self.state = None
-
-    def end_sequence(self) -> None:
-        """Single-step mode: the sequence that began at the last `reset()` is over (models call this
-        after their last step). Neurons that learn across samples (ALIF's homeostasis) book it here,
-        while the module is still in the mode (train/eval) the sequence ran in."""
 
     def forward(self, x: Tensor) -> Tensor:
         if self.step_mode == "s":
@@ -260,23 +275,23 @@ class SpikingNeuron(Neuron):
 
 
 def reset_states(module: nn.Module) -> None:
-    """Reset every neuron inside `module` (start of a new sequence)."""
+    """Reset every neuron and block inside `module` (start of a new sequence)."""
     for m in module.modules():
-        if isinstance(m, Neuron):
+        if isinstance(m, Stepped):
             m.reset()
 
 
 def end_sequences(module: nn.Module) -> None:
-    """Tell every neuron inside `module` that the single-step sequence is over (`Neuron.end_sequence`)."""
+    """Tell every neuron inside `module` that the single-step sequence is over (`Stepped.end_sequence`)."""
     for m in module.modules():
-        if isinstance(m, Neuron):
+        if isinstance(m, Stepped):
             m.end_sequence()
 
 
 def set_step_mode(module: nn.Module, step_mode: str) -> None:
-    """Put every neuron inside `module` into single-step ("s") or multi-step ("m") mode."""
+    """Put every neuron and block inside `module` into single-step ("s") or multi-step ("m") mode."""
     check(step_mode in STEP_MODES, "model.step_mode", step_mode, f"choose one of {list(STEP_MODES)}")
     for m in module.modules():
-        if isinstance(m, Neuron):
+        if isinstance(m, Stepped):
             m.step_mode = step_mode
             m.reset()

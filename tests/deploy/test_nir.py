@@ -11,8 +11,9 @@ from snnexp.deploy.nir import check_exportable, export_nir, layers_from_nir
 from snnexp.deploy.nir.simulators import run_snnexp
 from snnexp.errors import ConfigError
 from snnexp.models import CSNN, MLP
-from snnexp.models.base import Voting
-from snnexp.models.nir import NIRModel, SumPool2d
+from snnexp.network.layers import Voting
+from snnexp.models.nir import NIRModel
+from snnexp.network.layers import SumPool2d
 from snnexp.neurons import ALIF, CUBA, IF, LI, LIF, PLIF
 from tests.deploy.nir_nets import active, digit_spikes
 

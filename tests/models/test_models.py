@@ -55,7 +55,7 @@ def test_voting_averages_each_class_group():
     assert model.net[-3].out_features == 30
     out = model(torch.rand(5, 2, 4) * 3)
     assert out.shape == (5, 2, 3)
-    from snnexp.models.base import Voting
+    from snnexp.network.layers import Voting
 
     x = torch.arange(6.0).reshape(1, 6)
     assert Voting(2)(x).tolist() == [[0.5, 2.5, 4.5]]

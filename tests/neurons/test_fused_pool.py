@@ -11,7 +11,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from snnexp.models import CSNN, base
+from snnexp.models import CSNN
+from snnexp.network import blocks
 from snnexp.neurons import ALIF, IF, LIF, PLIF
 from snnexp.neurons.fused import cpu_fire, dispatch
 from tests.neurons.conftest import fire_of
@@ -120,7 +121,7 @@ def test_csnn_fuses_its_neuron_and_pool_with_the_same_training_step(cls, step_mo
     def step(fuse: bool):
         model = spiking_csnn(cls, step_mode)
         if not fuse:
-            monkeypatch.setattr(base, "fusable_pool", lambda neuron, after: 0)
+            monkeypatch.setattr(blocks, "fusable_pool", lambda neuron, after: 0)
         pooled = []  # what the layers after the two pools receive: both pools pass spikes on
         for layer in (model.net[3], model.net[7]):
             layer.register_forward_pre_hook(lambda m, inputs: pooled.append(inputs[0].sum().item()))
@@ -145,16 +146,16 @@ def test_a_hooked_neuron_or_pool_runs_unfused_so_its_hook_sees_the_spikes():
     x = (torch.rand(4, 2, 1, 12, 12, generator=torch.Generator().manual_seed(0)) < 0.5).float()
     seen = []
     handle = model.net[1].register_forward_hook(lambda m, i, s: seen.append(s.shape))
-    assert base.fusable_pool(model.net[1], model.net[2]) == 0
+    assert blocks.fusable_pool(model.net[1], model.net[2]) == 0
     hooked = model(x)
     handle.remove()
     assert seen == [torch.Size([4, 2, 4, 12, 12])]
-    assert base.fusable_pool(model.net[1], model.net[2]) == 2
+    assert blocks.fusable_pool(model.net[1], model.net[2]) == 2
     handle = model.net[2].register_forward_pre_hook(lambda m, i: None)
-    assert base.fusable_pool(model.net[1], model.net[2]) == 0
+    assert blocks.fusable_pool(model.net[1], model.net[2]) == 0
     handle.remove()
     handle = torch.nn.modules.module.register_module_forward_hook(lambda m, i, o: None)  # on every module
-    assert base.fusable_pool(model.net[1], model.net[2]) == 0
+    assert blocks.fusable_pool(model.net[1], model.net[2]) == 0
     handle.remove()
     assert torch.equal(model(x), hooked)
 

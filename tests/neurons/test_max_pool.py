@@ -1,4 +1,4 @@
-"""csnn's max-pool (snnexp.models.pooling.MaxPool2d): the C++ kernel for non-overlapping windows on
+"""csnn's max-pool (snnexp.network.layers.MaxPool2d): the C++ kernel for non-overlapping windows on
 channels-last tensors gives torch's values, winners and gradients; NCHW and other geometries run
 torch's own."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from snnexp.models.pooling import MaxPool2d
+from snnexp.network.layers import MaxPool2d
 from snnexp.neurons.fused.build import build_and_load
 from snnexp.neurons.fused.dispatch import max_pool2d
 
@@ -82,6 +82,6 @@ def test_a_csnn_with_neuron_before_pool_trains_as_with_torch_s_pool(monkeypatch)
         return [p.grad.clone() for p in model.parameters()]
 
     fast = grads()
-    monkeypatch.setattr("snnexp.models.pooling.max_pool2d", F.max_pool2d)
+    monkeypatch.setattr("snnexp.network.layers.pools.max_pool2d", F.max_pool2d)
     for a, b in zip(fast, grads()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)

@@ -25,9 +25,11 @@ import torch
 from torch import Tensor, nn
 
 from snnexp.errors import ConfigError
-from snnexp.models.base import SpikingModel, Voting
+from snnexp.network import LayerKind, Role, register
+from snnexp.models.base import SpikingModel
+from snnexp.network.layers import Voting
 from snnexp.models.batchnorm import fold_batchnorm_params
-from snnexp.models.spiking_pool import SpikingMaxPool2d
+from snnexp.network.layers import SpikingMaxPool2d
 from snnexp.neurons.base import Neuron, SpikingNeuron
 from snnexp.neurons.cuba import CUBA, DECAY_UNITY, VTH_MAX
 from snnexp.neurons.iaf import IF
@@ -309,6 +311,14 @@ class FirstStepPulse(Neuron):
 
     def step(self, x_t: Tensor, t: int) -> tuple[Tensor, int]:
         return (x_t + self.current if t == 1 else x_t), t + 1
+
+
+@register(FirstStepPulse)
+class PulseKind(LayerKind):
+    """The fixed-point model's first-step pulse: a constant added at one step (Loihi's, not a user's layer)."""
+
+    role = Role.SCALE
+    name = "pulse"
 
 
 def predictions(counts: Tensor, voting: int) -> Tensor:

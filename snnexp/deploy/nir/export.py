@@ -30,8 +30,8 @@ from torch import Tensor, nn
 from snnexp.models.batchnorm import fold_batchnorm_params
 from snnexp.neurons.nir import DEFAULT_DT, neuron_node
 from snnexp.errors import ConfigError, check
-from snnexp.models.base import Voting
-from snnexp.models.nir import SumPool2d
+from snnexp.network.layers import Voting
+from snnexp.network.layers import SumPool2d
 from snnexp.neurons.base import Neuron
 
 SKIPPED = (nn.Dropout, nn.Identity)
