@@ -1,8 +1,8 @@
 """Export a trained run: `python scripts/export.py RUN_DIR --to nir [--dt 1e-4] [--avg-pool avg|sum] [--out PATH]`.
 
 Writes RUN_DIR/export/net.nir (or --out): the float model of the run's checkpoints/last.ckpt as a NIR
-graph (`snnexp.deploy.nir.export_nir`). Prints the path. Exit 2 with a message for a model NIR cannot
-express (max-pool, reset by subtraction, ...).
+graph (`snnexp.deploy.nir.export_nir`: chains, residual and recurrent networks). Prints the path. Exit 2
+with a message for a model NIR cannot express (max-pool, reset by subtraction, ...).
 """
 from __future__ import annotations
 

@@ -1,16 +1,20 @@
-"""A network read from a NIR graph file (`model=nir model.path=<graph.nir>`), and sum pooling."""
+"""A network read from a NIR graph file (`model=nir model.path=<graph.nir>`).
+
+Which graphs and nodes it reads: `snnexp.models.nir_import` (chains, residual forks and joins,
+neurons reading their own output).
+"""
 from __future__ import annotations
 
 import math
 from pathlib import Path
 from typing import Sequence
 
-from torch import Tensor, nn
+import nir
+from torch import nn
 
 from snnexp.errors import ConfigError, check
 from snnexp.models.base import NeuronFactory, SpikingModel
-from snnexp.neurons.base import Neuron
-from snnexp.neurons.li import LI
+from snnexp.models.nir_import import layers_from_nir, readout
 
 
 GRAPHS = Path(__file__).parent / "graphs"  # example graphs shipped with the package
@@ -36,10 +40,6 @@ class NIRModel(SpikingModel):
 
     def __init__(self, neuron: NeuronFactory | None, in_shape: Sequence[int], num_classes: int, path: str,
                  dt: float | None = None, step_mode: str = "m"):
-        import nir
-
-        from snnexp.models.nir_import import layers_from_nir
-
         path = example_graph(path)
         check(path is not None and Path(str(path)).is_file(), "model.path", path,
               f"must name a NIR graph file (.nir, written by nir.write or snnexp.deploy.nir.export_nir) or one "
@@ -61,10 +61,11 @@ class NIRModel(SpikingModel):
         if math.prod(imported.out_shape) != int(num_classes) or len(imported.out_shape) != 1:
             raise ConfigError(f"model.path={path}: the graph's Output has shape {imported.out_shape}, the dataset "
                               f"has {num_classes} classes")
-        neurons = [m for m in layers if isinstance(m, Neuron)]
-        check(bool(neurons), "model.path", path, "the graph has no neuron node (IF, LIF, CubaLIF, LI)")
-        readout = "membrane" if isinstance(neurons[-1], LI) else "spikes"
-        super().__init__(layers, step_mode, readout)
+        try:
+            kind = readout(layers)
+        except ConfigError as e:
+            raise ConfigError(f"model.path={path}: {e}") from None
+        super().__init__(layers, step_mode, kind)
         self.path, self.dt, self.notes = str(path), imported.dt, imported.notes
         self.node_names = imported.names
 

@@ -18,6 +18,9 @@ so snnexp's neurons, with tau in steps, read as:
   (snnTorch's importer requires r = 1, Norse's IAF adds the input and ignores dt): r = 1.
 - CUBA (float), u = (1 - di) u + x, v = (1 - dv) v + u + bias:
   tau_syn = dt/di, w_in = 1/di, tau_mem = dt/dv, r = 1/dv, v_leak = bias/dv (Loihi's exporter too).
+  Read back, any w_in and r: with u = r dv I, Euler's I += di (w_in x - I), v += dv (v_leak - v + r I)
+  is u = (1 - di) u + g x, v = (1 - dv) v + u + dv v_leak, so the input gain g = w_in di r dv goes
+  into a Gain before the CUBA when it is not 1 (`cuba_input_gain`).
 Every NIR spiking node resets to v_reset after a spike: reset by subtraction has no NIR form.
 NIR and both peers spike on v > v_threshold, snnexp on v >= v_threshold: they part only when
 v equals the threshold exactly.
@@ -55,26 +58,27 @@ def cuba_lif(shape: tuple[int, ...], di: float, dv: float, v_threshold: float, b
                        w_in=_full(shape, 1 / di))
 
 
-def neuron_node(neuron: nn.Module, shape: tuple[int, ...], dt: float, name: str) -> nir.NIRNode:
-    """The NIR node of one trained snnexp neuron layer with `shape` (no batch); ConfigError if none."""
-    where = f"export to NIR: layer {name} ({type(neuron).__name__})"
+def neuron_node(neuron: nn.Module, shape: tuple[int, ...], dt: float) -> nir.NIRNode:
+    """The NIR node of one trained snnexp neuron layer with `shape` (no batch); a ConfigError
+    (naming the layer type and what to do) if NIR has none. The exporter adds the layer's path."""
+    kind = type(neuron).__name__
     if isinstance(neuron, ALIF):
-        raise ConfigError(f"{where} has an adaptive threshold that moves with every spike; NIR has no node for it: "
+        raise ConfigError(f"{kind} has an adaptive threshold that moves with every spike; NIR has no node for it: "
                           f"use neuron=lif, plif, if or cuba")
     if isinstance(neuron, LI):
         return nir.LI(tau=_full(shape, float(neuron.tau) * dt), r=_full(shape, 1.0), v_leak=_full(shape, 0.0))
     if not isinstance(neuron, SpikingNeuron):
-        raise ConfigError(f"{where} is a stateful layer NIR has no node for")
+        raise ConfigError(f"{kind} is a stateful layer NIR has no node for")
     if neuron.reset_mode == "subtract":
-        raise ConfigError(f"{where} resets by subtraction (neuron.reset=subtract); every NIR neuron resets to "
+        raise ConfigError(f"{kind} resets by subtraction (neuron.reset=subtract); every NIR neuron resets to "
                           f"v_reset: train with neuron.reset=hard")
     th, v_reset = float(neuron.v_threshold), float(neuron.v_reset)
     if isinstance(neuron, CUBA):
         if neuron.fixed_point:
-            raise ConfigError(f"{where} runs Loihi's fixed-point arithmetic (neuron.fixed_point=true), which NIR "
+            raise ConfigError(f"{kind} runs Loihi's fixed-point arithmetic (neuron.fixed_point=true), which NIR "
                               f"cannot express: use deploy=loihi")
         if neuron.v_decay == 0:
-            raise ConfigError(f"{where} has no voltage leak (neuron.voltage_decay=0): NIR's CubaLIF needs a finite "
+            raise ConfigError(f"{kind} has no voltage leak (neuron.voltage_decay=0): NIR's CubaLIF needs a finite "
                               f"tau_mem; use neuron.voltage_decay >= 1/4096")
         bias = neuron.bias.detach().double().cpu().numpy()
         bias = bias.reshape(*bias.shape, *[1] * (len(shape) - 1)) if bias.ndim == 1 else bias
@@ -86,7 +90,7 @@ def neuron_node(neuron: nn.Module, shape: tuple[int, ...], dt: float, name: str)
         r = 1.0 if neuron.decay_input else tau
         return nir.LIF(tau=_full(shape, tau * dt), r=_full(shape, r), v_leak=_full(shape, v_reset),
                        v_threshold=_full(shape, th), v_reset=_full(shape, v_reset))
-    raise ConfigError(f"{where} has no NIR node here; NIR takes neuron=lif, plif, if, cuba and the li readout")
+    raise ConfigError(f"{kind} has no NIR node here; NIR takes neuron=lif, plif, if, cuba and the li readout")
 
 
 # -- NIR -> snnexp ----------------------------------------------------------------------------------
@@ -139,18 +143,33 @@ def neuron_from_node(node: nir.NIRNode, name: str, dt: float) -> Neuron:
         di, dv = dt / tau_syn, dt / tau_mem
         if v_reset != 0:
             raise refuse(f"v_reset={v_reset:g}: snnexp's CUBA resets to 0")
-        if not _close(w_in * di, 1.0) or not _close(r * dv, 1.0):
-            raise refuse(f"w_in*dt/tau_syn = {w_in * di:g} and r*dt/tau_mem = {r * dv:g}: snnexp's CUBA adds its "
-                         f"input to u and u to v with gain 1 (both must be 1)")
-        neuron = CUBA(current_decay=di, voltage_decay=dv, v_threshold=v_th)
+        if not 0 < di <= 1 or not 0 < dv <= 1:
+            raise refuse(f"dt/tau_syn = {di:g} and dt/tau_mem = {dv:g} per step; snnexp's CUBA needs both in (0, 1] "
+                         f"(is model.dt={dt:g} s right?)")
+        neuron = CUBA(current_decay=di, voltage_decay=dv, v_threshold=v_th)  # its input gain: cuba_input_gain
         neuron.bias.fill_(v_leak * dv)
         return neuron
     raise refuse("not a neuron snnexp can run (IF, LIF, CubaLIF, LI)")
 
 
-def decay_rounding(neuron: Neuron, node: nir.NIRNode, dt: float) -> str | None:
-    """A note when snnexp's CUBA had to round a CubaLIF's decays to its 12 bits (Loihi's), else None."""
-    if not isinstance(neuron, CUBA):
+def cuba_input_gain(node: nir.CubaLIF, name: str, dt: float) -> float:
+    """g = w_in (dt/tau_syn) r (dt/tau_mem): the factor on the input of the CUBA that runs `node` at dt.
+
+    Euler at dt (di = dt/tau_syn, dv = dt/tau_mem): I += di (w_in x - I); v += dv (v_leak - v + r I).
+    u = dv r I obeys u = (1 - di) u + g x, and v = (1 - dv) v + u + dv v_leak is CUBA's voltage
+    with bias dv v_leak: u and v are linear in x, so g can scale the input (1 for snnexp's and
+    snnTorch's Synaptic graphs, which write w_in = 1/di and r = 1/dv).
+    """
+    tau_syn, tau_mem, r, w_in = (_uniform(node, name, f) for f in ("tau_syn", "tau_mem", "r", "w_in"))
+    g = w_in * (dt / tau_syn) * r * (dt / tau_mem)
+    return 1.0 if _close(g, 1.0) else g
+
+
+def decay_rounding(layer: nn.Module, node: nir.NIRNode, dt: float) -> str | None:
+    """A note when the CUBA in `layer` (a CubaLIF's import) had to round the node's decays to its 12
+    bits (Loihi's), else None."""
+    neuron = next((m for m in layer.modules() if isinstance(m, CUBA)), None)
+    if neuron is None:
         return None
     wanted = (dt / float(np.asarray(node.tau_syn).flat[0]), dt / float(np.asarray(node.tau_mem).flat[0]))
     stored = (neuron.i_decay / DECAY_UNITY, neuron.v_decay / DECAY_UNITY)

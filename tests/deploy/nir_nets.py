@@ -1,4 +1,5 @@
-"""Small snnexp networks on real digits spikes, calibrated so every layer fires, for the NIR round trips."""
+"""Small snnexp networks (chains, residual, recurrent) on real digits spikes, calibrated so every layer fires,
+for the NIR round trips."""
 from __future__ import annotations
 
 from functools import lru_cache, partial
@@ -8,6 +9,8 @@ from sklearn.datasets import load_digits
 
 from snnexp.encoding.poisson import poisson_encode
 from snnexp.models import CSNN, MLP
+from snnexp.models.base import SpikingModel
+from snnexp.network import Recurrent, Residual
 from snnexp.neurons import LIF
 from snnexp.neurons.base import Neuron
 
@@ -60,4 +63,58 @@ def active(kind: str, seed: int = 0, quantile: float = 0.75, **kw) -> torch.nn.M
             if isinstance(layer, (torch.nn.Linear, torch.nn.Conv2d, torch.nn.modules.batchnorm._BatchNorm)):
                 scalable = layer
             h = layer(h.flatten(0, 1)).unflatten(0, (T, N))  # [T, N, ...] -> [T*N, ...] -> layer
+    return model
+
+
+def conv(c_in: int, c_out: int, k: int = 3) -> list[torch.nn.Module]:
+    """k x k conv (same padding) -> BatchNorm."""
+    return [torch.nn.Conv2d(c_in, c_out, k, padding=k // 2), torch.nn.BatchNorm2d(c_out)]
+
+
+def residual(sew: bool = False, pool: bool = True, seed: int = 0) -> SpikingModel:
+    """A residual conv network on 8x8 digits, calibrated so every layer fires (`calibrated`), in eval mode:
+    conv-BN-LIF, a block with an identity shortcut summed before its LIF (spiking ResNet; `sew`: a
+    conv-BN-LIF body whose spikes add to the input spikes after it, SEW-ResNet's ADD), [avg pool], a block with
+    a 1x1 conv-BN projection shortcut, [avg pool], Flatten, Linear, LIF."""
+    torch.manual_seed(seed)
+    first = (Residual(conv(8, 8) + [lif()], []) if sew else
+             Residual(conv(8, 8) + [lif()] + conv(8, 8), []))
+    side = 2 if pool else 8
+    layers = [*conv(1, 8), lif(), first, *([] if sew else [lif()]), *([torch.nn.AvgPool2d(2)] if pool else []),
+              Residual(conv(8, 16) + [lif()] + conv(16, 16), conv(8, 16, 1)), lif(),
+              *([torch.nn.AvgPool2d(2)] if pool else []), torch.nn.Flatten(), torch.nn.Linear(16 * side * side, 10),
+              lif()]
+    return calibrated(SpikingModel(layers, "m", "spikes"), seed)
+
+
+def recurrent(seed: int = 0) -> SpikingModel:
+    """Flatten, Linear(64, 32), LIF fed back its spikes through Linear(32, 32) (`Recurrent`), Linear, LIF;
+    calibrated so every layer fires, in eval mode."""
+    torch.manual_seed(seed)
+    layers = [torch.nn.Flatten(), torch.nn.Linear(64, 32), Recurrent(lif(), torch.nn.Linear(32, 32)),
+              torch.nn.Linear(32, 10), lif()]
+    return calibrated(SpikingModel(layers, "m", "spikes"), seed)
+
+
+@torch.no_grad()
+def calibrated(model: SpikingModel, seed: int = 0, quantile: float = 0.75) -> SpikingModel:
+    """BatchNorm statistics from digits, then each neuron layer's threshold (in order) at the `quantile` of
+    the positive input currents it receives (at least 0.05), so every layer fires. In eval mode."""
+    x_cal, _ = digit_spikes(seed=seed + 100)
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.momentum = None  # a plain average over the calibration pass
+    model.train()(x_cal)
+    model.eval()
+    for m in list(model.modules()):
+        neuron = m.neuron if isinstance(m, Recurrent) else m
+        if not isinstance(neuron, Neuron) or (neuron is m and any(
+                isinstance(r, Recurrent) and r.neuron is m for r in model.modules())):
+            continue
+        seen = []
+        hook = m.register_forward_pre_hook(lambda _, args: seen.append(args[0]))
+        model(x_cal)
+        hook.remove()
+        x = seen[0][seen[0] > 0]
+        neuron.v_threshold.fill_(max(float(torch.quantile(x, quantile)), 0.05))
     return model

@@ -1,55 +1,41 @@
-"""Export a trained float snnexp model as a NIR graph (`export_nir`).
+"""Export a trained float snnexp model as a NIR graph (`export_nir`), and the one NIR graph writer.
 
-The graph is a chain Input -> ... -> Output with one node per layer of `model.net`:
+The graph has one node per layer of the model's network (`snnexp.network.Network.of`), named by
+the layer's label (`conv0`, `lif2`, `fc9`, `lif4_body_2`), each the NIR node its kind writes
+(`LayerKind.to_nir`): Linear -> Affine (Linear without a bias), Conv2d -> Conv2d, AvgPool2d ->
+AvgPool2d, SumPool2d -> SumPool2d, Flatten -> Flatten, Voting -> Linear, Gain -> Scale, neurons
+-> IF, LIF, CubaLIF, LI with their real time constants (`snnexp.neurons.nir`). Around them:
 
-    nn.Linear           -> Affine (Linear without a bias)
-    nn.Conv2d           -> Conv2d (zero bias when it has none)
-    nn.BatchNorm1d/2d   -> folded into the Linear/Conv2d just before it (float64, then float32)
-    nn.AvgPool2d        -> AvgPool2d;  SumPool2d (snnexp.models.nir) -> SumPool2d
-    nn.Flatten          -> Flatten (NIR shapes have no batch: start_dim - 1)
-    Voting(p)           -> Linear with 1/p in each class's block
-    neurons             -> IF, LIF, CubaLIF, LI with their real time constants (neurons/nir.py)
-    nn.Dropout, nn.Identity: left out (evaluation)
+- BatchNorm folds into the Linear/Conv2d before it (float64, then float32);
+- Dropout and Identity are left out; an `add` residual join too, since NIR sums a node's inputs:
+  the readers of a left-out node read its inputs (a residual block's output node reads both branches);
+- a recurrent layer (`snnexp.network.Recurrent`) is an edge from its feedback's last node back to
+  its neuron, the form snnTorch's RLeaky exports (LIF -> Affine -> LIF).
 
-Refused by name (ConfigError): max-pooling (NIR 1.0 has no max node, and a maximum is not a
-weighted sum), reset by subtraction, ALIF's adaptive threshold, Loihi's fixed point, layers with
-no NIR node. Shapes exclude batch and time; dt (seconds per step) goes into the metadata.
+A layer NIR cannot express (max-pooling, reset by subtraction, ALIF, Loihi's fixed point, a
+logic-gate residual join, an ANN activation, ...) is refused by its path and the kind's reason.
+Shapes exclude batch and time; dt (seconds per step) goes into the metadata.
 """
 from __future__ import annotations
 
+import copy
 import math
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import nir
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from snnexp.models.batchnorm import fold_batchnorm_params
-from snnexp.neurons.nir import DEFAULT_DT, neuron_node
 from snnexp.errors import ConfigError, check
-from snnexp.network.layers import Voting
-from snnexp.network.layers import SumPool2d
-from snnexp.neurons.base import Neuron
-
-SKIPPED = (nn.Dropout, nn.Identity)
-MAX_POOLS = (nn.MaxPool1d, nn.MaxPool2d, nn.AdaptiveMaxPool2d)
-
-
-@dataclass
-class _Synapse:
-    """A Linear/Conv2d waiting for a BatchNorm to fold into it (float64)."""
-
-    name: str
-    module: nn.Module
-    weight: Tensor
-    bias: Tensor
-    in_shape: tuple[int, ...]
-
+from snnexp.models.batchnorm import fold_batchnorm_params
+from snnexp.network import INPUT, Network, Node, Role
+from snnexp.network.layers.pairs import pair
+from snnexp.neurons.nir import DEFAULT_DT
 
 AVG_POOLS = ("avg", "sum")
+NOTE = "snnexp spikes on v >= v_threshold, NIR on v > v_threshold (they differ only at equality)"
 
 
 def export_nir(model: nn.Module, in_shape: Sequence[int], path: str | Path | None = None,
@@ -57,150 +43,179 @@ def export_nir(model: nn.Module, in_shape: Sequence[int], path: str | Path | Non
     """The NIR graph of `model` (a SpikingModel, or an nn.Sequential of its layers) for inputs of
     `in_shape` (one sample, no batch or time), with dt seconds per step; written to `path` if given.
 
-    avg_pool "avg" writes each AvgPool2d as NIR's AvgPool2d; "sum" as a SumPool2d with the
-    1/window factor folded into the synapse next to it (the one before when the pool acts on
-    currents, the one after when it acts on spikes): the same network for importers without
+    avg_pool "avg" writes each average pool as NIR's AvgPool2d; "sum" as a SumPool2d with the
+    1/window factor folded into a synapse next to it (the one before when the pool is that
+    synapse's only reader: pooled currents; else the one after, through Flatten and other pools,
+    when the pool is its only input: pooled spikes): the same network for importers without
     AvgPool2d (Norse 1.1), exact when the window area is a power of two (2x2).
     The model is not changed. Example: `export_nir(learner.model, dm.in_shape, "net.nir")`.
     """
     check(float(dt) > 0, "dt", dt, "must be > 0 seconds per step")
     check(avg_pool in AVG_POOLS, "avg_pool", avg_pool, f"choose one of {list(AVG_POOLS)}")
-    layers = _layers(model)
-    nodes: dict[str, nir.NIRNode] = {"input": nir.Input(input_type={"input": np.array(in_shape)})}
-    shape = tuple(int(n) for n in in_shape)
-    pending: _Synapse | None = None
-    carry = 1.0  # a sum pool's 1/window waiting for the next synapse's weights
+    net = Network.of(model, in_shape)
+    writer = _Writer(net, float(dt), avg_pool == "sum")
+    nodes, edges = writer.graph()
+    return write_graph(nodes, edges, net.in_shape, net[net.output].shape if net.output != INPUT else net.in_shape,
+                       {"source": "snnexp", "dt": float(dt), "note": NOTE}, path)
 
-    def add(name: str, node: nir.NIRNode) -> None:
-        nodes[name] = node
 
-    def flush() -> None:
-        nonlocal pending
-        if pending is not None:
-            add(pending.name, _synapse_node(pending))
-            pending = None
+def check_exportable(model: nn.Module, in_shape: Sequence[int] | None = None, avg_pool: str = "avg") -> None:
+    """Raise the ConfigError `export_nir` would raise, before any training. Without `in_shape` the
+    checks that need no shapes (every layer's kind, the folds, the sum pools); with it, all of them."""
+    if in_shape is not None:
+        export_nir(model, in_shape, avg_pool=avg_pool)
+        return
+    _Writer(Network.of(model), DEFAULT_DT, avg_pool == "sum").graph()
 
-    for i, m in enumerate(layers):
-        kind = type(m).__name__
-        if isinstance(m, SKIPPED):
-            continue
-        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            if pending is None:
-                raise ConfigError(f"export to NIR: layer net.{i} ({kind}) has no Linear/Conv2d right before it to "
-                                  f"fold into")
-            pending.weight, pending.bias = fold_batchnorm_params(pending.weight, pending.bias, m)
-            continue
-        as_sum = isinstance(m, nn.AvgPool2d) and avg_pool == "sum"
-        if as_sum:  # the 1/window goes into the synapse before (pooled currents) or after (pooled spikes)
-            window = 1 / math.prod(_pair(m.kernel_size))
-            if pending is not None:
-                pending.weight, pending.bias = pending.weight * window, pending.bias * window
-            else:
-                carry *= window
-        flush()
-        refuse_layer(m, f"net.{i}")
-        if isinstance(m, (nn.Linear, nn.Conv2d)):
-            bias = m.bias.detach() if m.bias is not None else torch.zeros(m.weight.shape[0])
-            prefix = "fc" if isinstance(m, nn.Linear) else "conv"
-            pending = _Synapse(f"{prefix}{i}", m, m.weight.detach().cpu().double() * carry, bias.cpu().double(), shape)
-            carry = 1.0
-        elif carry != 1.0 and not isinstance(m, (nn.AvgPool2d, nn.Flatten)):
-            raise ConfigError(f"export to NIR with avg_pool=sum: layer net.{i} ({kind}) lies between an average pool "
-                              f"and the synapse its 1/window should fold into: use avg_pool=avg")
-        elif isinstance(m, Neuron):
-            add(f"{kind.lower()}{i}", neuron_node(m, shape, float(dt), f"net.{i}"))
-        else:
-            add(*_shape_node(m, i, shape, as_sum))
-        shape = _out_shape(m, shape)
-    flush()
-    if carry != 1.0:
-        raise ConfigError("export to NIR with avg_pool=sum: the last average pool has no synapse after it to fold "
-                          "its 1/window into: use avg_pool=avg")
-    nodes["output"] = nir.Output(output_type={"output": np.array(shape)})
-    names = list(nodes)
-    graph = nir.NIRGraph(nodes=nodes, edges=list(zip(names[:-1], names[1:])), metadata={
-        "source": "snnexp", "dt": float(dt),
-        "note": "snnexp spikes on v >= v_threshold, NIR on v > v_threshold (they differ only at equality)"})
+
+def write_graph(nodes: dict[str, nir.NIRNode], edges: list[tuple[str, str]], in_shape: Sequence[int],
+                out_shape: Sequence[int] | None, metadata: dict[str, Any],
+                path: str | Path | None = None) -> nir.NIRGraph:
+    """The NIR graph of `nodes` between an Input named "input" of `in_shape` and an Output named
+    "output" of `out_shape` (edges name them), with `metadata`; written to `path` if given. The one
+    place a NIR file is written (the float export and Loihi's integer net)."""
+    graph = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array(in_shape)}), **nodes,
+                                "output": nir.Output(output_type={"output": np.array(out_shape)})},
+                         edges=edges, metadata=metadata)
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         nir.write(str(path), graph)
     return graph
 
 
-def _synapse_node(syn: _Synapse) -> nir.NIRNode:
-    m = syn.module
-    w = syn.weight.float().numpy()  # the float32 a simulator runs; an unfolded layer is unchanged
-    b = syn.bias.float().numpy()
-    has_bias = m.bias is not None or bool(np.any(b != 0))
-    if isinstance(m, nn.Linear):
-        return nir.Affine(weight=w, bias=b) if has_bias else nir.Linear(weight=w)
-    if m.padding_mode != "zeros" or isinstance(m.padding, str):
-        raise ConfigError(f"export to NIR: {syn.name} (Conv2d) needs numeric zero padding, has "
-                          f"padding={m.padding!r}, padding_mode={m.padding_mode!r}")
-    return nir.Conv2d(input_shape=tuple(syn.in_shape[1:]), weight=w, stride=tuple(m.stride),
-                      padding=tuple(m.padding), dilation=tuple(m.dilation), groups=m.groups, bias=b)
+def where(node: Node) -> str:
+    """'layer net.3 (Conv2d)': a layer's path in the model (a bare Sequential's layers named as in a model)."""
+    path = node.name if node.name.startswith("net.") else f"net.{node.name}"
+    return f"layer {path} ({type(node.module).__name__})"
 
 
-def _layers(model: nn.Module) -> nn.Sequential:
-    layers = model.net if hasattr(model, "net") else model
-    check(isinstance(layers, nn.Sequential), "model", type(model).__name__,
-          "export_nir takes a SpikingModel or an nn.Sequential of layers")
-    return layers
+def refusal(node: Node, e: Exception) -> ConfigError:
+    """The kind's reason (which may start with the layer type) as an error naming the layer's path."""
+    kind, reason = type(node.module).__name__, str(e)
+    rest = reason[len(kind):] if reason.startswith(kind + " ") else f": {reason}"
+    return ConfigError(f"export to NIR: {where(node)}{rest}")
 
 
-def refuse_layer(m: nn.Module, name: str) -> None:
-    """ConfigError naming `m` when NIR cannot express it (shape-independent checks)."""
-    kind = type(m).__name__
-    if isinstance(m, MAX_POOLS) or "MaxPool" in kind:
-        raise ConfigError(f"export to NIR: layer {name} ({kind}) is a max-pool; NIR 1.0 has no max node (a "
-                          f"maximum is not a weighted sum): use model.pool=avg")
-    if isinstance(m, Neuron):
-        neuron_node(m, (1,), DEFAULT_DT, name)
-    elif not isinstance(m, (nn.Linear, nn.Conv2d, nn.Flatten, nn.AvgPool2d, SumPool2d, Voting, *SKIPPED,
-                            nn.BatchNorm1d, nn.BatchNorm2d)):
-        raise ConfigError(f"export to NIR: layer {name} ({kind}) has no NIR node; NIR takes Linear, Conv2d, "
-                          f"BatchNorm (folded), AvgPool2d, Flatten, Voting and the neurons IF/LIF/PLIF/CUBA/LI")
+class _Writer:
+    """The NIR nodes and edges of a Network: one pass in topological order, then the folds."""
+
+    def __init__(self, net: Network, dt: float, sum_pools: bool):
+        self.net, self.dt, self.sum_pools = net, dt, sum_pools
+        self.nodes: dict[str, nir.NIRNode] = {}  # written: layer path -> NIR node
+        self.names: dict[str, str] = {INPUT: "input"}  # layer path -> NIR node name
+        self.alias: dict[str, tuple[str, ...]] = {INPUT: (INPUT,)}  # layer path -> the written nodes it sums
+        self.params: dict[str, tuple[Tensor, Tensor]] = {}  # SYNAPSE -> folded (weight, bias), float64
+        self.weight_scale: dict[str, float] = {}  # SYNAPSE -> a sum pool's 1/window on its input
+
+    def graph(self) -> tuple[dict[str, nir.NIRNode], list[tuple[str, str]]]:
+        for node in self.net:
+            if node.role is Role.NORM:
+                self.fold(node)
+                continue
+            written = self.write(node, node.module)
+            if written is None:
+                self.alias[node.name] = self.sources(node.inputs)
+            else:
+                self.nodes[node.name], self.names[node.name] = written, node.label
+                self.alias[node.name] = (node.name,)
+        if self.sum_pools:
+            for name in [n for n, v in self.nodes.items() if isinstance(v, nir.AvgPool2d)]:
+                self.as_sum_pool(self.net[name])
+        for name in set(self.params) | set(self.weight_scale):
+            self.nodes[name] = self.write(self.net[name], self.folded(self.net[name]))
+        return {self.names[n]: v for n, v in self.nodes.items()}, self.edges()
+
+    def write(self, node: Node, module: nn.Module) -> nir.NIRNode | None:
+        try:
+            return node.kind.to_nir(module, node.in_shape, self.dt)
+        except ConfigError as e:  # the kind's Unsupported, or a neuron's refusal
+            raise refusal(node, e) from None
+
+    def sources(self, names: Sequence[str]) -> tuple[str, ...]:
+        """The written nodes whose sum reaches a layer reading `names`."""
+        return tuple(s for n in names for s in self.alias[n])
+
+    def edges(self) -> list[tuple[str, str]]:
+        edges = []
+        for name in self.nodes:
+            node = self.net[name]
+            for group in (node.inputs, node.delayed):
+                sources = self.sources(group)
+                if len(set(sources)) < len(sources):
+                    raise ConfigError(f"export to NIR: {where(node)} reads the same layer twice (x + x through "
+                                      f"left-out layers); NIR sums distinct edges")
+                edges += [(self.names[s], self.names[name]) for s in sources]
+        return edges + [(self.names[s], "output") for s in self.alias[self.net.output]]
+
+    def readers(self, name: str) -> list[Node]:
+        """Layers that read `name`'s output, at the same step or the next."""
+        return [n for n in self.net if name in n.inputs or name in n.delayed]
+
+    def reads_only(self, source: str, reader: str) -> bool:
+        """True when `reader` is the only layer reading `source`, directly or through left-out PASS layers
+        and folded BatchNorms."""
+        readers = self.readers(source)
+        return bool(readers) and all(r.name == reader or (r.role in (Role.PASS, Role.NORM) and
+                                                          self.reads_only(r.name, reader)) for r in readers)
+
+    def fold(self, node: Node) -> None:
+        """A BatchNorm: into the Linear/Conv2d before it (that nothing else reads); float64."""
+        src = self.sources(node.inputs)
+        bn = node.module
+        if (len(src) != 1 or src[0] == INPUT or self.net[src[0]].role is not Role.SYNAPSE
+                or not self.reads_only(src[0], node.name) or not bn.track_running_stats):
+            raise ConfigError(f"export to NIR: {where(node)} has no Linear/Conv2d right before it to fold into "
+                              f"(read by nothing else, with running statistics)")
+        self.params[src[0]] = fold_batchnorm_params(*self.weights(src[0]), bn)
+        self.alias[node.name] = src
+
+    def weights(self, name: str) -> tuple[Tensor, Tensor]:
+        """A synapse's (weight, bias) so far, float64 (a zero bias when it has none)."""
+        if name in self.params:
+            return self.params[name]
+        m = self.net[name].module
+        bias = m.bias.detach() if m.bias is not None else torch.zeros(m.weight.shape[0])
+        return m.weight.detach().cpu().double(), bias.cpu().double()
+
+    def as_sum_pool(self, node: Node) -> None:
+        """avg_pool=sum: write the AvgPool2d as a SumPool2d; its 1/window goes into a synapse next to it."""
+        pool = self.nodes[node.name]
+        window = 1 / math.prod(pair(pool.kernel_size))
+        self.nodes[node.name] = nir.SumPool2d(kernel_size=pool.kernel_size, stride=pool.stride, padding=pool.padding)
+        self.names[node.name] = node.label.replace("avgpool", "sumpool", 1)
+        src = self.sources(node.inputs)
+        if len(src) == 1 and src[0] != INPUT and self.net[src[0]].role is Role.SYNAPSE and \
+                self.reads_only(src[0], node.name):  # pooled currents: the synapse before
+            w, b = self.weights(src[0])
+            self.params[src[0]] = (w * window, b * window)
+            return
+        for after in self.synapses_after(node, node.name):  # pooled spikes: the synapses after, on their weights
+            self.weight_scale[after] = self.weight_scale.get(after, 1.0) * window
+
+    def synapses_after(self, pool: Node, current: str) -> list[str]:
+        """The synapses that read only `current` (through Flatten and pools), all of its readers."""
+        readers = [n for n in self.net if n.name in self.nodes and current in self.sources(n.inputs + n.delayed)]
+        found = []
+        for reader in readers:
+            if self.sources(reader.inputs) != (current,) or reader.delayed or \
+                    reader.role not in (Role.SYNAPSE, Role.SHAPE, Role.POOL):
+                raise ConfigError(f"export to NIR with avg_pool=sum: {where(pool)} has no synapse before it that "
+                                  f"only it reads, and {where(reader)} reads it before any synapse (or with other "
+                                  f"layers): its 1/window has no weights to fold into; use avg_pool=avg")
+            found += [reader.name] if reader.role is Role.SYNAPSE else self.synapses_after(pool, reader.name)
+        if not found:
+            raise ConfigError(f"export to NIR with avg_pool=sum: {where(pool)} has no synapse before or after it to "
+                              f"fold its 1/window into: use avg_pool=avg")
+        return found
+
+    def folded(self, node: Node) -> nn.Module:
+        """A copy of a synapse with its folded weights: the float32 a simulator runs."""
+        w, b = self.weights(node.name)
+        w = w * self.weight_scale.get(node.name, 1.0)
+        m = copy.deepcopy(node.module)
+        has_bias = node.module.bias is not None or bool(torch.any(b != 0))
+        m.weight = nn.Parameter(w.float())
+        m.bias = nn.Parameter(b.float()) if has_bias else None
+        return m
 
 
-def check_exportable(model: nn.Module) -> None:
-    """Raise the ConfigError `export_nir` would raise for a layer, before any training (no shapes needed)."""
-    for i, m in enumerate(_layers(model)):
-        refuse_layer(m, f"net.{i}")
-
-
-def _shape_node(m: nn.Module, i: int, shape: tuple[int, ...], as_sum: bool = False) -> tuple[str, nir.NIRNode]:
-    """Stateless layers that are not synapses: pooling, flatten, voting."""
-    kind = type(m).__name__
-    if isinstance(m, nn.Flatten):
-        start = m.start_dim - 1 if m.start_dim > 0 else m.start_dim
-        end = m.end_dim - 1 if m.end_dim > 0 else m.end_dim
-        return f"flatten{i}", nir.Flatten(input_type={"input": np.array(shape)}, start_dim=start, end_dim=end)
-    if isinstance(m, (nn.AvgPool2d, SumPool2d)):
-        ks, st, pad = (_pair(v) for v in (m.kernel_size, m.stride or m.kernel_size, m.padding))
-        if getattr(m, "ceil_mode", False) or getattr(m, "divisor_override", None) is not None \
-                or (any(pad) and not getattr(m, "count_include_pad", True)):
-            raise ConfigError(f"export to NIR: layer net.{i} ({kind}) needs ceil_mode=False, no divisor_override "
-                              f"and count_include_pad with padding")
-        as_sum = as_sum or isinstance(m, SumPool2d)
-        cls, name = (nir.SumPool2d, "sumpool") if as_sum else (nir.AvgPool2d, "avgpool")
-        return f"{name}{i}", cls(kernel_size=np.array(ks), stride=np.array(st), padding=np.array(pad))
-    if isinstance(m, Voting):
-        k = shape[-1] // m.per_class
-        weight = np.kron(np.eye(k), np.full((1, m.per_class), 1 / m.per_class)).astype(np.float32)  # [K, K*p]
-        return f"voting{i}", nir.Linear(weight=weight)
-    raise AssertionError(f"refuse_layer let {kind} through")
-
-
-def _pair(v) -> tuple[int, int]:
-    return (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1]))
-
-
-@torch.no_grad()
-def _out_shape(m: nn.Module, shape: tuple[int, ...]) -> tuple[int, ...]:
-    """Shape after a stateless layer for one sample (neurons keep shapes)."""
-    if isinstance(m, Neuron):
-        return shape
-    was_training = m.training
-    out = m.eval()(torch.zeros(1, *shape, dtype=next(m.parameters(), torch.zeros(())).dtype))
-    m.train(was_training)
-    return tuple(out.shape[1:])

@@ -4,12 +4,14 @@ Each runner takes the graph and x_seq [T, N, *in_shape] and returns the Output n
 [T, N, K] (float32, on the CPU). The peers run one sample at a time, without a batch dimension,
 as NIR's shapes are written: both map NIR's Flatten(start_dim=0) to torch's Flatten(0), which
 would fold a batch into the features. Where a peer cannot run a graph faithfully (known importer
-bugs, listed in `snntorch_refusal` / `norse_refusal` with the node and why) the runner raises
+bugs, listed in `snntorch_refusal` / `norse_refusal` with the node and why: e.g. snnTorch fails on
+recurrent graphs, Norse's executor sums residual branches from different steps) the runner raises
 `PeerRefusal` instead of returning wrong spikes.
 """
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib.util
 import io
 import logging
@@ -21,10 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from snnexp.models.nir_import import chain, graph_dt, layers_from_nir
 from snnexp.models.base import SpikingModel
-from snnexp.neurons.base import Neuron
-from snnexp.neurons.li import LI
+from snnexp.models.nir_import import Topology, graph_dt, layers_from_nir, readout
 
 # nirtorch's default map (used by snnTorch's importer) and snnTorch 1.0's own node_map
 SNNTORCH_NODES = (nir.Input, nir.Output, nir.Affine, nir.Linear, nir.Conv1d, nir.Conv2d, nir.Flatten,
@@ -46,9 +46,18 @@ def _nonzero(node: nir.NIRNode, field: str) -> bool:
     return bool(np.any(_values(node, field) != 0))
 
 
+def _successors(graph: nir.NIRGraph, name: str) -> list[str]:
+    return [dst for src, dst in graph.edges if src == name]
+
+
 def snntorch_refusal(graph: nir.NIRGraph) -> str | None:
     """The first node snnTorch 1.0's `import_from_nir` cannot run faithfully, and why; None if none."""
-    for name in chain(graph):
+    for name in Topology.of(graph).feedback:
+        return (f"snnTorch 1.0 import_from_nir: node '{name}' ({type(graph.nodes[name]).__name__}) reads its own "
+                f"output (a recurrent edge): read from a file, such a graph fails in nirtorch's interpreter "
+                f"('GraphModule' object has no attribute 'items'; snnTorch's own RLeaky exports too), and the graph "
+                f"object before writing runs with other spikes")
+    for name in graph.nodes:
         node = graph.nodes[name]
         kind = type(node).__name__
         where = f"snnTorch 1.0 import_from_nir: node '{name}' ({kind})"
@@ -68,15 +77,34 @@ def snntorch_refusal(graph: nir.NIRGraph) -> str | None:
 
 
 def norse_refusal(graph: nir.NIRGraph) -> str | None:
-    """The first node Norse 1.1's `from_nir` cannot run faithfully, and why; None if none."""
-    order = chain(graph)
-    for name, after in zip(order, order[1:] + [None]):
+    """The first node Norse 1.1's `from_nir` cannot run faithfully, and why; None if none.
+
+    Norse runs graphs with nirtorch 2.6's GraphExecutor, which orders the nodes depth-first from the
+    Input (a node may run before one of its inputs, and then takes that input's value of the
+    previous step, or none) and returns the last node it ran: sums of branches come out wrong, and
+    a recurrent input is left out at the first step.
+    """
+    executor = "Norse 1.1 from_nir (nirtorch 2.6's GraphExecutor, depth-first from the Input)"
+    topology = Topology.of(graph)
+    for name, chain in topology.feedback.items():
+        biased = [n for n in chain if isinstance(graph.nodes[n], nir.Affine) and _nonzero(graph.nodes[n], "bias")]
+        if biased:
+            return (f"{executor}: node '{name}' ({type(graph.nodes[name]).__name__}) reads its own output through "
+                    f"'{biased[0]}', whose bias the executor leaves out at the first step (no previous value); NIR's "
+                    f"recurrence reads zero spikes there, so the bias acts from the first step")
+    for name, sources in topology.inputs.items():
+        if len(sources) > 1:
+            return (f"{executor}: node '{name}' ({type(graph.nodes[name]).__name__}) sums {len(sources)} inputs; the "
+                    f"executor runs it when the first of its branches reaches it, with the other branches' values "
+                    f"of the previous step, and returns the last node of the last branch, not the Output")
+    for name in graph.nodes:
         node = graph.nodes[name]
         kind = type(node).__name__
         where = f"Norse 1.1 from_nir: node '{name}' ({kind})"
         if not isinstance(node, NORSE_NODES):
+            after = _successors(graph, name)
             fate = ("and nirtorch.load leaves it out silently: the graph's output becomes this node's input"
-                    if isinstance(graph.nodes[after], nir.Output) else
+                    if after and all(isinstance(graph.nodes[a], nir.Output) for a in after) else
                     f"so nirtorch.load leaves it out and fails on the edge to it (KeyError: '{name}')")
             return f"{where} has no mapping in Norse's _import_norse_module, {fate}"
         if isinstance(node, (nir.IF, nir.LIF, nir.CubaLIF)) and _nonzero(node, "v_reset"):
@@ -93,8 +121,7 @@ def norse_refusal(graph: nir.NIRGraph) -> str | None:
 def run_snnexp(graph: nir.NIRGraph, x_seq: Tensor, dt: float | None = None) -> Tensor:
     """snnexp's importer, batched."""
     imported = layers_from_nir(graph, dt)
-    readout = "membrane" if isinstance([m for m in imported.layers if isinstance(m, Neuron)][-1], LI) else "spikes"
-    model = SpikingModel(imported.layers, step_mode="m", readout=readout).eval()
+    model = SpikingModel(imported.layers, step_mode="m", readout=readout(imported.layers)).eval()
     with torch.no_grad():
         return model(x_seq.float()).cpu()
 
@@ -170,5 +197,6 @@ def installed() -> list[str]:
 
 
 def simulate(name: str, graph: nir.NIRGraph, x_seq: Tensor, dt: float | None = None) -> Tensor:
-    """Run `graph` on x_seq [T, N, ...] in simulator `name` -> [T, N, K]; PeerRefusal if it cannot."""
-    return SIMULATORS[name][1](graph, x_seq, dt)
+    """Run `graph` on x_seq [T, N, ...] in simulator `name` -> [T, N, K]; PeerRefusal if it cannot.
+    Each simulator gets its own copy (snnTorch's importer rewrites a recurrent graph in place)."""
+    return SIMULATORS[name][1](copy.deepcopy(graph), x_seq, dt)

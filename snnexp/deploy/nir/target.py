@@ -32,6 +32,7 @@ class NIRTarget(CPUTarget):
        identical), `deploy/nir/<sim>/acc`, and `deploy/nir/<sim>/error` (naming the node) when a
        peer cannot run the graph.
     A model NIR cannot express (max-pool, reset by subtraction, ...) is refused before training.
+    Residual (add) and recurrent networks export as graphs (`snnexp.deploy.nir.export`).
     """
 
     def __init__(self, num_threads: int | None = None, samples: int = 100, dt: float = 1e-4, avg_pool: str = "avg",
@@ -49,7 +50,12 @@ class NIRTarget(CPUTarget):
 
     def prepare_model(self, model: nn.Module) -> None:
         """Before training: refuse a layer NIR cannot express (names the layer and the fix)."""
-        check_exportable(model)
+        check_exportable(model, avg_pool=self.avg_pool)
+
+    def check_learner(self, learner: pl.LightningModule, datamodule: pl.LightningDataModule) -> None:
+        """Before training: the refusals that need the input shape too (e.g. unequal adaptive pools)."""
+        super().check_learner(learner, datamodule)
+        check_exportable(learner.model, tuple(datamodule.in_shape), self.avg_pool)
 
     def after_training(self, learner: pl.LightningModule, datamodule: pl.LightningDataModule,
                        run_dir: Path) -> dict[str, Any]:
