@@ -10,6 +10,11 @@
   (learner.base), then layer-wise bias (light) or weight-and-bias (advanced) calibration on
   learner.calib_samples training images, once for every T in T_list.
 
+Residual networks (`Residual(body, shortcut, "add")` then a neuron: model=resnet) convert with
+rate and qcfs: their shortcuts carry the block input's spikes, scaled into a current on the sum's
+scale (`snnexp.learners.conversion`). Calibration, SEW's and/iand connections and recurrent layers
+are refused before training, with the reason.
+
 The SNN is written into `model` (the SpikingModel the experiment built, so the raster and the
 deploy target see it; for calibrate, the one calibrated for the largest T). test: the ANN and
 the SNN at every T in T_list, with SynOps per sample at each T, from one run of max(T_list)
@@ -38,9 +43,12 @@ from snnexp.learners import qcfs
 from snnexp.learners.base import Learner, configure
 from snnexp.learners.calibration import MODES as CALIBRATIONS
 from snnexp.learners.calibration import calibrate, mean_errors
-from snnexp.learners.conversion import activation_scales, ann_counterpart, fold_batchnorm, normalise, to_snn
+from snnexp.learners.calibration import chain as calibration_chain
+from snnexp.learners.conversion import (activation_scales, ann_counterpart, fold_batchnorm, key_order, normalise,
+                                        to_snn)
 from snnexp.learners.over_time import OverTime
 from snnexp.models.base import SpikingModel
+from snnexp.network import Layered
 from snnexp.neurons.base import set_step_mode
 from snnexp.neurons.iaf import IF
 from snnexp.viz.conversion import plot_acc_vs_T, write_table
@@ -101,7 +109,7 @@ class ANN2SNN(Learner):
         seed: int = 0,
     ):
         super().__init__(model, encoder, seed)
-        check(isinstance(getattr(model, "net", None), nn.Sequential), "model", type(model).__name__,
+        check(isinstance(model, Layered), "model", type(model).__name__,
               "ann2snn converts a SpikingModel (layers in .net)")
         check(method in METHODS, "learner.method", method, f"choose one of {list(METHODS)}")
         T_list = sorted({int(t) for t in T_list})
@@ -136,6 +144,8 @@ class ANN2SNN(Learner):
                   "QCFS converts to IF neurons with reset: subtract (their membrane starts at threshold/2)")
         ann = ann_counterpart(model.net, max_pool=max_pool, bias=bool(bias))
         self.ann = qcfs.with_qcfs(ann, int(levels), float(qcfs_threshold)) if self.conversion == "qcfs" else ann
+        if method == "calibrate":
+            calibration_chain(self.ann)  # refuses a residual network before training, with the reason
         self.method = method
         self.readout = model.readout
         self.T_list = T_list
@@ -151,7 +161,7 @@ class ANN2SNN(Learner):
         self.encoder = functools.partial(self.encode, T=T_list[-1])
         acc = functools.partial(MulticlassAccuracy, self.num_classes, average="micro")
         self.acc = nn.ModuleDict({s: acc() for s in ("train_", "val_", "ann_test_")})
-        self.scales: dict[int, float] = {}
+        self.scales: dict[int | str, float] = {}  # conversion.Scales: keys are layer paths in the folded ANN
         self.uncalibrated: nn.Sequential | None = None  # calibrate: the base conversion's SNN
         self.calibrated: dict[int, nn.Sequential] = {}  # calibrate: T -> the SNN calibrated for T
         self.converted = False
@@ -332,13 +342,13 @@ class ANN2SNN(Learner):
         ann_acc = float(self.trainer.callback_metrics["ann/test/acc"])
         table = write_table(ann_acc, self._curves(), run_dir / "conversion.md", self._settings(), self.reference)
         out = {"conversion/method": self.method,
-               "conversion/scales": [self.scales[i] for i in sorted(self.scales)],
+               "conversion/scales": [self.scales[k] for k in sorted(self.scales, key=key_order)],
                "conversion/s": self.results.get("conversion/s"),
                "conversion/bias": self.bias,
                "conversion/table": str(table),
                "snn/test/eval_s": self.results["snn/test/eval_s"]}
         if self.conversion == "qcfs":
-            out["conversion/qcfs_thresholds"] = [float(m.threshold.detach()) for m in self.ann if isinstance(m, qcfs.QCFS)]
+            out["conversion/qcfs_thresholds"] = list(qcfs.thresholds(self.ann).values())
         if "calibration/error" in self.results:
             out["calibration/error"] = {f"T{t}": e for t, e in self.results["calibration/error"].items()}
         return out

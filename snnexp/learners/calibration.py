@@ -20,6 +20,7 @@ Everything works on the normalised ANN the SNN is built from (`source`; `to_snn(
 SNN), so the calibrated weights go through the same conversion as the uncalibrated ones. The
 output layer is calibrated only when an activation follows it in the ANN (a voting readout): a
 logit has no rate to match. Calibration is for one T: the learner calibrates a copy per T.
+It calibrates chains: residual and recurrent networks are refused (`chain` says why).
 """
 from __future__ import annotations
 
@@ -29,23 +30,39 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from snnexp.learners.qcfs import QCFS
-from snnexp.models.batchnorm import WEIGHTED
-from snnexp.neurons.base import SpikingNeuron, reset_states
+from snnexp.errors import ConfigError
+from snnexp.network import Network, Role
+from snnexp.neurons.base import reset_states
 
 MODES = ("light", "advanced")
-ACTIVATIONS = (nn.ReLU, QCFS)
 ToSNN = Callable[[nn.Sequential], nn.Sequential]
 
 
+def chain(net: nn.Sequential) -> Network:
+    """The network of `net`, which must be a chain of top-level layers; else ConfigError with the reason.
+
+    Calibration fits each layer to the ANN from the rates of the one layer before it; a residual
+    sum adds a second input (the shortcut's rates) that neither the bias correction's per-layer
+    error nor the weight fit's input accounts for, so residual and recurrent networks are refused.
+    """
+    graph = Network.of(net)
+    if not graph.is_chain() or any("." in node.name for node in graph):
+        where = next(iter(graph.branched()), None) or next((n for n in graph if "." in n.name), None)
+        what = f" (layer {where.name}, {type(where.module).__name__})" if where is not None else ""
+        raise ConfigError(f"learner.method=calibrate calibrates chains of layers, and this network branches{what}: "
+                          f"a residual sum feeds each neuron from two layers, and the layer-wise calibration of Li "
+                          f"et al. (2021) matches one layer's rates at a time; use learner.method=rate or qcfs")
+    return graph
+
+
 def calibration_points(net: nn.Sequential) -> list[tuple[int, int]]:
-    """(weighted layer index, index of its activation) for every conv/linear an activation follows."""
+    """(synapse index, index of its activation) for every conv/linear an activation follows; `net` a chain."""
     points, pending = [], None
-    for i, m in enumerate(net):
-        if isinstance(m, WEIGHTED):
-            pending = i
-        elif isinstance(m, ACTIVATIONS) and pending is not None:
-            points.append((pending, i))
+    for node in chain(net):
+        if node.role is Role.SYNAPSE:
+            pending = int(node.name)
+        elif node.role is Role.ACTIVATION and pending is not None:
+            points.append((pending, int(node.name)))
             pending = None
     return points
 
@@ -70,12 +87,13 @@ def snn_rates(snn: nn.Sequential, x_seq: Tensor, chunk: int = 256) -> tuple[list
     Rates are means over the T steps: spikes per step out of a neuron, input current (spikes or
     the analog image) per step into a layer. `snn` runs in single-step mode (to_snn's SNN does).
     """
-    weighted = [m for m in snn if isinstance(m, WEIGHTED)]
-    modules = list(snn)
+    nodes = list(chain(snn))
+    synapses = [i for i, n in enumerate(nodes) if n.role is Role.SYNAPSE]
+    weighted = [nodes[i].module for i in synapses]
     neurons = []
-    for m in weighted:  # the first spiking neuron after each weighted layer (pools may sit between)
-        rest = modules[modules.index(m) + 1:]
-        neurons.append(next((n for n in rest if isinstance(n, SpikingNeuron)), None))
+    for i in synapses:  # the first spiking neuron after each weighted layer (pools may sit between)
+        rest = nodes[i + 1:]
+        neurons.append(next((n.module for n in rest if n.role is Role.NEURON and n.kind.spiking), None))
     T = x_seq.shape[0]
     ins: list[list[Tensor]] = [[] for _ in weighted]
     outs: list[list[Tensor]] = [[] for _ in weighted]
@@ -163,7 +181,7 @@ def calibrate(source: nn.Sequential, reference: nn.Sequential, to_snn: ToSNN, x:
 
 def _snn_index(source: nn.Sequential, points: list[tuple[int, int]]) -> list[int]:
     """Each point's position among the weighted layers (to_snn keeps their order)."""
-    weighted = [i for i, m in enumerate(source) if isinstance(m, WEIGHTED)]
+    weighted = [int(n.name) for n in chain(source).with_role(Role.SYNAPSE)]
     return [weighted.index(w) for w, _ in points]
 
 

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from snnexp.metrics.activity import ActivityMonitor
+from snnexp.network import Layered
 from snnexp.neurons.base import reset_states
 
 
@@ -23,7 +24,7 @@ class OverTime:
     """
 
     def __init__(self, model: nn.Module, steps: int):
-        self.net = getattr(model, "net", model)  # stepped one time step at a time
+        self.net = model.net if isinstance(model, Layered) else model  # stepped one time step at a time
         self.steps = int(steps)
         self.monitor = ActivityMonitor(model)  # a SpikingModel names its layers (if1, if4, ...)
         self.correct = torch.zeros(self.steps, dtype=torch.float64)

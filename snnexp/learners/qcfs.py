@@ -23,13 +23,12 @@ at T ~ L it passes currents the QCFS ANN never pooled. Loihi has no max-pool eit
 """
 from __future__ import annotations
 
-import copy
-
 import torch
 from torch import Tensor, nn
 
 from snnexp.errors import check
-from snnexp.network import LayerKind, Role, register
+from snnexp.learners.conversion import Key, key, replaced
+from snnexp.network import LayerKind, Network, Role, register
 
 SHIFT = 0.5  # phi: the shift that makes the expected conversion error zero
 
@@ -70,23 +69,29 @@ class QCFSKind(LayerKind):
 
 
 def with_qcfs(net: nn.Sequential, levels: int, threshold: float = 4.0) -> nn.Sequential:
-    """A copy of `net` with a fresh QCFS(levels, threshold) for every nn.ReLU."""
-    return nn.Sequential(*[QCFS(levels, threshold) if isinstance(m, nn.ReLU) else copy.deepcopy(m) for m in net])
+    """A copy of `net` with a fresh QCFS(levels, threshold) for every activation (ReLU), in residual blocks too."""
+    return replaced(net, lambda node: QCFS(levels, threshold) if node.role is Role.ACTIVATION else node.module)
+
+
+def thresholds(net: nn.Sequential) -> dict[Key, float]:
+    """{key of each QCFS layer (`conversion.key`): its learnt lambda}, in the order the layers run."""
+    return {key(n.name): float(n.module.threshold.detach()) for n in Network.of(net).with_role(Role.ACTIVATION)
+            if isinstance(n.module, QCFS)}
 
 
 @torch.no_grad()
-def as_relu(net: nn.Sequential) -> tuple[nn.Sequential, dict[int, float]]:
-    """(a copy of `net` with nn.ReLU for each QCFS, {index: its learnt lambda}): what `normalise` takes."""
-    scales = {i: float(m.threshold) for i, m in enumerate(net) if isinstance(m, QCFS)}
+def as_relu(net: nn.Sequential) -> tuple[nn.Sequential, dict[Key, float]]:
+    """(a copy of `net` with nn.ReLU for each QCFS, {key: its learnt lambda}): what `normalise` takes."""
+    scales = thresholds(net)
     for i, lam in scales.items():
         if lam <= 0:
             raise ValueError(f"QCFS at {i} learnt a threshold {lam:g} <= 0: it never fires; train again "
                              f"with a lower learning rate or a larger learner.qcfs_threshold")
-    relu = nn.Sequential(*[nn.ReLU() if isinstance(m, QCFS) else copy.deepcopy(m) for m in net])
+    relu = replaced(net, lambda node: nn.ReLU() if isinstance(node.module, QCFS) else node.module)
     return relu, scales
 
 
 def as_qcfs(net: nn.Sequential, levels: int) -> nn.Sequential:
     """A normalised ReLU network back as its QCFS network (every lambda 1): what the SNN approximates."""
-    out = nn.Sequential(*[QCFS(levels, 1.0) if isinstance(m, nn.ReLU) else copy.deepcopy(m) for m in net])
+    out = replaced(net, lambda node: QCFS(levels, 1.0) if node.role is Role.ACTIVATION else node.module)
     return out.requires_grad_(False)

@@ -1,6 +1,6 @@
 """BatchNorm folding: the one place it is written (ANN->SNN conversion and the Loihi export both use it).
 
-In eval mode a BatchNorm after a conv/linear layer is an affine map per output channel, so it
+In eval mode a BatchNorm after a conv/linear layer (a synapse) is an affine map per output channel, so it
 merges into that layer's weight and bias:
 
     gamma * (W x + b - mu) / sqrt(var + eps) + beta = W' x + b'
@@ -13,7 +13,7 @@ import copy
 import torch
 from torch import Tensor, nn
 
-WEIGHTED = (nn.Conv2d, nn.Linear)
+from snnexp.network import Network, Role
 
 
 @torch.no_grad()
@@ -35,19 +35,29 @@ def fold_batchnorm_params(weight: Tensor, bias: Tensor | None,
 
 @torch.no_grad()
 def fold_batchnorm(net: nn.Sequential) -> nn.Sequential:
-    """A copy of `net` with every BatchNorm merged into the conv/linear right before it.
+    """A copy of `net` with every BatchNorm (a NORM layer) merged into the synapse (conv/linear) right before it.
 
-    Equal to `net` in eval mode (running statistics). A BatchNorm after anything else is an error.
+    Reads the network representation, so BatchNorms inside residual blocks fold too. Equal to `net`
+    in eval mode (running statistics). A BatchNorm after anything else, or after a synapse whose
+    output other layers read as well, is an error naming it.
     """
-    layers: list[nn.Module] = []
-    for m in net:
-        if not isinstance(m, nn.modules.batchnorm._BatchNorm):
-            layers.append(copy.deepcopy(m))
-            continue
-        if not layers or not isinstance(layers[-1], WEIGHTED) or not m.track_running_stats:
-            raise ValueError(f"cannot fold {m}: it must follow a Conv2d or Linear and track running statistics")
-        layer = layers[-1]
-        weight, bias = fold_batchnorm_params(layer.weight, layer.bias, m)
+    out = copy.deepcopy(net)
+    graph = Network.of(out)
+    for node in reversed(graph.with_role(Role.NORM)):  # the last first: removing one shifts only later paths
+        source = graph.nodes.get(node.inputs[0])
+        if (source is None or source.role is not Role.SYNAPSE or not node.module.track_running_stats
+                or [n.name for n in graph.successors(source.name)] != [node.name]):
+            raise ValueError(f"cannot fold {node.module} at {node.name}: it must follow a Conv2d or Linear (read by "
+                             f"nothing else) and track running statistics")
+        layer = source.module
+        weight, bias = fold_batchnorm_params(layer.weight, layer.bias, node.module)
         layer.weight.copy_(weight)
         layer.bias = nn.Parameter(bias.clone())
-    return nn.Sequential(*layers)
+        _remove(out, node.name)
+    return out
+
+
+def _remove(root: nn.Module, path: str) -> None:
+    """Delete the layer at `path` ("3", "4.body.1") from the nn.Sequential holding it (later ones move up)."""
+    parent, _, index = path.rpartition(".")
+    del (root.get_submodule(parent) if parent else root)[int(index)]

@@ -141,3 +141,14 @@ def test_the_ann_trains_and_the_experiments_model_becomes_the_snn():
     assert parts.model is learner.model and parts.model.step_mode == "s"
     assert not any(isinstance(m, nn.BatchNorm2d) for m in parts.model.net)
     assert [type(m).__name__ for m in parts.model.spiking_layers().values()] == ["IF"] * 3
+
+
+def test_a_residual_network_converts_and_calibration_refuses_it_before_training(tmp_path):
+    # model=resnet (identity and projection shortcuts) on digits: ANN 0.822, SNN 0.422 at T = 8, 0.822 at T = 64
+    resnet = ["model=resnet", "model.depth=null", "model.blocks=[1,1]", "model.channels=[8,8]"]
+    results = run(compose_cfg(SHORT + resnet + ["learner.T_list=[8,64]"], run_dir=tmp_path))
+    ann, snn = results["ann/test/acc"], {T: results[f"snn/test/acc/T{T}"] for T in (8, 64)}
+    assert ann > 0.7 and snn[8] < snn[64] and abs(snn[64] - ann) <= 0.03, (ann, snn)
+    assert len(results["conversion/scales"]) == 6  # stem, 2 x (body, sum), output
+    with pytest.raises(ConfigError, match=r"learner\.method=calibrate calibrates chains.*\(layer 3, Residual\)"):
+        build(compose_cfg(["learner=ann2snn", *resnet, "learner.method=calibrate", "deploy.num_threads=1"]))

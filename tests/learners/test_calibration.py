@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch import nn
 
+from snnexp.errors import ConfigError
 from snnexp.learners.calibration import calibrate, calibration_points, fit_preactivation, mean_errors, snn_rates
 from snnexp.learners.conversion import activation_scales, ann_counterpart, normalise, to_snn
 from snnexp.learners.qcfs import as_qcfs, as_relu, with_qcfs
@@ -101,3 +102,13 @@ def test_qcfs_base_calibrates_against_the_qcfs_ann():
     before = mean_errors(source, reference, build, x, x_seq)
     after = mean_errors(calibrate(source, reference, build, x, x_seq), reference, build, x, x_seq)
     assert all(a < b for a, b in zip(after, before)), (before, after)
+
+
+def test_calibration_refuses_a_residual_network_with_the_reason():
+    from snnexp.network import Residual
+
+    net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), Residual([nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 4)], [], "add",
+                                                             step_mode="s"), nn.ReLU(), nn.Linear(4, 2))
+    with pytest.raises(ConfigError, match=r"learner\.method=calibrate calibrates chains.*layer 2, Residual.*use "
+                                          r"learner\.method=rate or qcfs"):
+        calibration_points(net)

@@ -10,6 +10,7 @@ from snnexp.learners.conversion import (activation_scales, ann_counterpart, fold
                                         to_snn)
 from snnexp.learners.over_time import OverTime
 from snnexp.models import CSNN, MLP, SpikingMaxPool2d, SpikingModel
+from snnexp.network import Recurrent, Residual
 from snnexp.neurons import IF, LI, LIF
 
 IF_SUB = functools.partial(IF, reset="subtract")
@@ -194,3 +195,144 @@ def test_voting_readout_converts_with_the_vote_after_the_output_neurons(readout)
 def test_spiking_readout_neuron_goes_right_after_the_output_layer():
     snn = to_snn(nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Dropout(0.5), nn.Linear(6, 3), nn.Identity()), IF_SUB)
     assert [type(m).__name__ for m in snn] == ["Linear", "IF", "Linear", "IF", "Identity"]
+
+
+# -- residual networks (Hu et al. 2018): conv-BN-neuron-conv-BN + shortcut, summed, neuron ------------------------
+
+def _resnet_ann(seed: int = 0) -> nn.Sequential:
+    """A small spiking ResNet's ANN (an identity and a projection shortcut), with trained BatchNorm statistics."""
+    torch.manual_seed(seed)
+
+    def conv_bn(c_in, c_out, k, stride=1):
+        return [nn.Conv2d(c_in, c_out, k, stride, k // 2, bias=False), nn.BatchNorm2d(c_out)]
+
+    def block(c_in, c_out, stride):  # Hu et al. 2018: conv-BN-neuron-conv-BN + shortcut, summed, neuron
+        shortcut = conv_bn(c_in, c_out, 1, stride) if stride != 1 or c_in != c_out else []
+        return [Residual(conv_bn(c_in, c_out, 3, stride) + [LIF()] + conv_bn(c_out, c_out, 3), shortcut, "add"), LIF()]
+
+    layers = conv_bn(1, 4, 3) + [LIF()] + block(4, 4, 1) + block(4, 6, 2) + [nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                                                             nn.Linear(6, 5), LI()]
+    ann = ann_counterpart(SpikingModel(layers, "m", "membrane").net)
+    with torch.no_grad():  # BN biases up, so that every layer is active
+        for m in ann.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.momentum = None
+                nn.init.uniform_(m.weight, 0.5, 2.0)
+                nn.init.uniform_(m.bias, 0.0, 0.5)
+        ann.train()
+        for _ in range(3):
+            ann(torch.rand(32, 1, 8, 8))
+    return ann.eval()
+
+
+def _types(seq) -> list[str]:
+    return [type(m).__name__ for m in seq]
+
+
+def test_residual_counterpart_keeps_the_blocks_with_relu_where_the_neurons_were():
+    ann = _resnet_ann()
+    assert _types(ann) == ["Conv2d", "BatchNorm2d", "ReLU", "Residual", "ReLU", "Residual", "ReLU",
+                           "AdaptiveAvgPool2d", "Flatten", "Linear"]
+    assert _types(ann[3].body) == ["Conv2d", "BatchNorm2d", "ReLU", "Conv2d", "BatchNorm2d"]
+    assert not len(ann[3].shortcut)
+    assert _types(ann[5].shortcut) == ["Conv2d", "BatchNorm2d"]
+    assert ann(torch.rand(3, 1, 8, 8)).shape == (3, 5)  # the blocks take [N, ...]: an ANN has no time axis
+
+
+def test_residual_fold_and_normalisation_keep_the_function_and_put_the_shortcut_on_the_sums_scale():
+    ann = _resnet_ann()
+    x = torch.rand(64, 1, 8, 8)
+    folded = fold_batchnorm(ann)
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in folded.modules())
+    with torch.no_grad():
+        assert (folded(x) - ann(x)).abs().max() < 1e-5
+        scales = activation_scales(folded, [x], q=100.0)
+        assert list(scales) == [1, "2.body.1", 3, "4.body.1", 5, 8]  # every ReLU, in blocks too, and the output
+        norm = normalise(folded, scales)
+        assert torch.allclose(norm(x), folded(x) / scales[8], atol=1e-5)
+        assert torch.equal(norm(x).argmax(1), folded(x).argmax(1))
+        seen = []
+        hooks = [m.register_forward_hook(lambda m, i, o: seen.append(float(o.max()))) for m in norm.modules()
+                 if isinstance(m, nn.ReLU)]
+        norm(x)
+        for h in hooks:
+            h.remove()
+    assert seen == pytest.approx([1.0] * 5, rel=1e-5)  # max-norm: every activation's largest value is 1
+    gain = norm[2].shortcut[0]  # the identity shortcut carries the block input (scale lambda_1) into the sum (lambda_3)
+    assert _types(norm[2].shortcut) == ["Gain"] and float(gain.gain) == pytest.approx(scales[1] / scales[3])
+    assert _types(norm[4].shortcut) == ["Conv2d"]  # a projection takes the factor into its weights
+    assert not len(folded[2].shortcut)  # the input network is left alone
+
+
+@pytest.mark.parametrize("threshold", [1.0, 0.5])
+def test_a_converted_residual_snns_rates_approach_the_anns_activations_as_T_grows(threshold):
+    folded = fold_batchnorm(_resnet_ann())
+    x = torch.rand(16, 1, 8, 8)
+    with torch.no_grad():
+        norm = normalise(folded, activation_scales(folded, [x], q=100.0), output=False)
+        snn = to_snn(norm, functools.partial(IF, reset="subtract", v_threshold=threshold), readout="membrane")
+        if threshold != 1.0:  # the identity shortcut's spikes become a current in threshold units, like a synapse's
+            assert _types(snn[2].shortcut) == ["Gain", "Gain"] and float(snn[2].shortcut[1].gain) == threshold
+        else:
+            assert _types(snn[2].shortcut) == ["Gain"]
+        model = SpikingModel(list(snn), step_mode="s", readout="membrane")
+        anns, rates = [], {}
+        relus = [m for m in norm.modules() if isinstance(m, nn.ReLU)]
+        hooks = [m.register_forward_hook(lambda m, i, o: anns.append(o)) for m in relus]
+        target = norm(x) * threshold  # the output layer's current carries the threshold
+        for h in hooks:
+            h.remove()
+        neurons = list(model.spiking_layers().values())
+        assert len(neurons) == len(relus) == 5
+        counts = [[] for _ in neurons]
+        hooks = [n.register_forward_hook(lambda m, i, o, k=k: counts[k].append(o)) for k, n in enumerate(neurons)]
+        out_seq = model(x.expand(512, *x.shape))
+        for h in hooks:
+            h.remove()
+    for k, a in enumerate(anns):  # each layer: spikes per step -> the normalised activation
+        s = torch.stack(counts[k])
+        err = [float((s[:T].mean(0) - a).abs().mean()) for T in (16, 64, 512)]
+        assert err[0] > err[2] and err[2] < 0.01, (k, err)
+    err = [float((out_seq[:T].mean(0) - target).abs().mean()) for T in (16, 64, 512)]
+    assert err[0] > err[1] > err[2] and err[2] < 0.02 * float(target.abs().mean()), err
+
+
+def test_a_sew_add_after_the_neuron_normalises_with_both_branches_on_one_scale():
+    torch.manual_seed(0)
+    ann = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(),
+                        Residual([nn.Conv2d(3, 3, 3, padding=1), nn.ReLU()], [], "add"), nn.Flatten(), nn.Linear(48, 4))
+    ann[2].step_mode = "s"
+    x = torch.rand(32, 1, 4, 4)
+    with torch.no_grad():
+        scales = activation_scales(ann, [x], q=100.0)
+        norm = normalise(ann, scales)
+        assert torch.allclose(norm(x), ann(x) / scales[4], atol=1e-5)
+    assert float(norm[2].shortcut[0].gain) == pytest.approx(scales[1] / scales["2.body.1"])
+
+
+@pytest.mark.parametrize("block, match", [
+    (lambda: Residual([nn.Linear(2, 2), LIF()], [], "and"), r"net\.1 \(Residual\) joins with connect='and'"),
+    (lambda: Residual([nn.Linear(2, 2), LIF()], [], "iand"), r"connect='iand'.*use model connect=add"),
+    (lambda: Recurrent(LIF(), nn.Linear(2, 2)), r"net\.1\.neuron \(LIF\) is recurrent.*feed-forward"),
+])
+def test_sew_logic_connections_and_recurrent_layers_are_refused_with_the_reason(block, match):
+    net = nn.Sequential(nn.Linear(3, 2), block(), nn.Linear(2, 2))
+    with pytest.raises(ConfigError, match=match):
+        ann_counterpart(net)
+    ann = nn.Sequential(nn.Linear(3, 2), block(), nn.Linear(2, 2))  # a hand-built ANN with one: refused too
+    with pytest.raises(ConfigError, match=match.replace(r"net\.", "")):
+        to_snn(ann, IF_SUB)
+
+
+def test_a_sum_of_a_neurons_spikes_and_a_projection_takes_the_projections_scale():
+    torch.manual_seed(0)
+    ann = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), Residual([nn.Linear(6, 5), nn.ReLU()], [nn.Linear(6, 5)], "add"),
+                        nn.ReLU(), nn.Linear(5, 3))
+    ann[2].step_mode = "s"
+    x = torch.rand(32, 4)
+    with torch.no_grad():
+        scales = activation_scales(ann, [x], q=100.0)
+        norm = normalise(ann, scales)
+        assert torch.allclose(norm(x), ann(x) / scales[4], atol=1e-5)
+    assert _types(norm[2].body) == ["Linear", "ReLU", "Gain"] and _types(norm[2].shortcut) == ["Linear"]
+    assert float(norm[2].body[2].gain) == pytest.approx(scales["2.body.1"] / scales[3])

@@ -71,3 +71,18 @@ def test_the_converted_network_equals_its_qcfs_ann_at_T_equal_L_on_direct_input(
                            step_mode="s", readout="membrane")
         out = snn(x.expand(levels, *x.shape)).mean(0)  # the output layer integrates: mean current = logits
     assert torch.allclose(out, ann(x), atol=1e-5)
+
+
+def test_qcfs_goes_into_residual_blocks_and_comes_back_out_with_its_thresholds():
+    from snnexp.network import Residual
+
+    block = Residual([nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 4)], [], "add", step_mode="s")
+    ann = with_qcfs(nn.Sequential(nn.Linear(3, 4), nn.ReLU(), block, nn.ReLU(), nn.Linear(4, 2)), 4, threshold=2.0)
+    assert isinstance(ann[1], QCFS) and isinstance(ann[2].body[1], QCFS) and isinstance(ann[3], QCFS)
+    with torch.no_grad():
+        ann[2].body[1].threshold.fill_(0.5)
+    relu, scales = as_relu(ann)
+    assert scales == {1: 2.0, "2.body.1": 0.5, 3: 2.0}
+    assert not any(isinstance(m, QCFS) for m in relu.modules()) and isinstance(relu[2].body[1], nn.ReLU)
+    back = as_qcfs(relu, 4)
+    assert [m.levels for m in back.modules() if isinstance(m, QCFS)] == [4, 4, 4]

@@ -44,3 +44,35 @@ def test_one_fold_serves_the_conversion_and_the_loihi_export():
     assert conversion.fold_batchnorm is fold_batchnorm
     assert convert.fold_batchnorm_params is fold_batchnorm_params
     assert not hasattr(convert, "_fold_batch_norm")
+
+
+def _block_net() -> nn.Sequential:
+    """conv-BN-ReLU, then a residual block with BN in its body and in its projection shortcut."""
+    from snnexp.network import Residual
+
+    torch.manual_seed(0)
+    block = Residual([nn.Conv2d(2, 3, 3, padding=1, bias=False), _trained_bn(nn.BatchNorm2d(3), 2), nn.ReLU(),
+                      nn.Conv2d(3, 3, 3, padding=1), _trained_bn(nn.BatchNorm2d(3), 3)],
+                     [nn.Conv2d(2, 3, 1, bias=False), _trained_bn(nn.BatchNorm2d(3), 4)], "add", step_mode="s")
+    return nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), _trained_bn(nn.BatchNorm2d(2), 1), nn.ReLU(), block,
+                         nn.ReLU()).eval()
+
+
+def test_batchnorms_inside_residual_blocks_fold_into_the_synapse_before_them():
+    net = _block_net()
+    folded = fold_batchnorm(net)
+    assert [type(m).__name__ for m in folded] == ["Conv2d", "ReLU", "Residual", "ReLU"]
+    assert [type(m).__name__ for m in folded[2].body] == ["Conv2d", "ReLU", "Conv2d"]
+    assert [type(m).__name__ for m in folded[2].shortcut] == ["Conv2d"]
+    assert folded[2].shortcut[0].bias is not None and net[3].shortcut[0].bias is None  # the input is left alone
+    x = torch.rand(4, 1, 5, 5)
+    with torch.no_grad():
+        assert torch.allclose(folded(x), net(x), atol=1e-5)
+
+
+def test_a_batchnorm_whose_synapse_feeds_another_layer_too_is_refused():
+    from snnexp.network import Residual
+
+    net = nn.Sequential(nn.Conv2d(1, 2, 1), Residual([nn.BatchNorm2d(2)], [], "add", step_mode="s"))
+    with pytest.raises(ValueError, match=r"cannot fold BatchNorm2d.* at 1\.body\.0: it must follow a Conv2d or Linear"):
+        fold_batchnorm(net)
