@@ -1,4 +1,5 @@
-"""deploy=loihi without Lava: refusals, folding, quantisation, the netx HDF5 layout, NIR, Lava's layout."""
+"""deploy=loihi without Lava: refusals, folding, quantisation, recurrent layers, the netx HDF5 layout, NIR,
+Lava's layout."""
 import functools
 
 import h5py
@@ -7,13 +8,17 @@ import pytest
 import torch
 from torch import nn
 
-from snnexp.deploy.loihi.convert import FirstStepPulse, FixedPointNet, extract, pulse_weight, refuse_unmappable
+from snnexp.deploy.loihi.convert import extract, refuse_unmappable
+from snnexp.deploy.loihi.fixed_point import FirstStepPulse, FixedPointNet
 from snnexp.deploy.loihi.export import write_netx, write_nir
+from snnexp.deploy.loihi.quantise import pulse_weight
 from snnexp.deploy.loihi.lava_io import to_lava_layout
 from snnexp.errors import ConfigError
 from snnexp.models.base import SpikingModel
+from snnexp.models.batchnorm import fold_batchnorm_params
 from snnexp.models.csnn import CSNN
 from snnexp.models.mlp import MLP
+from snnexp.models.rsnn import RSNN
 from snnexp.neurons import CUBA, IF, LIF
 
 
@@ -212,7 +217,7 @@ def test_a_first_step_pulse_starts_the_membrane_in_fixed_point(tmp_path):
     With the pulse, v (in mantissas) = 227, 327 > 254: spike and reset to 0, 100, 200, 300 > 254: spike;
     without, 100, 200, 300: spike, 100, 200: the pulse moves the spikes as a membrane started at 127 does.
     """
-    from snnexp.deploy.loihi.convert import LoihiLayer, LoihiNet
+    from snnexp.deploy.loihi.net import LoihiLayer, LoihiNet
 
     def net(mant: int, exp: int) -> LoihiNet:
         layer = LoihiLayer("net.0", "dense", np.array([[100]], dtype=np.int32), np.zeros(1, dtype=np.int32), (1,),
@@ -232,3 +237,153 @@ def test_a_first_step_pulse_starts_the_membrane_in_fixed_point(tmp_path):
         assert "vInitMant" not in f["layer/1/neuron"]  # a net without initial membranes stays plain netx
     graph = write_nir(net(220, 1), tmp_path / "net.nir")
     assert graph.metadata["v_init"] == [440.0]
+
+
+def small_rsnn(**kw) -> RSNN:
+    args = dict(neuron=cuba, in_shape=(12,), num_classes=5, hidden=(16,), bias=False, readout="spikes")
+    return trained_like(RSNN(**{**args, **kw}))
+
+
+def test_a_recurrent_layer_keeps_its_feedback_at_the_layers_one_scale():
+    model = small_rsnn()
+    with torch.no_grad():
+        model.net[2].feedback[0].weight.mul_(3)  # the feedback's largest weight sets the layer's scale
+    hidden, readout = extract(model, (12,)).layers
+    w, r = model.net[1].weight.detach().numpy(), model.net[2].feedback[0].weight.detach().numpy()
+    assert hidden.kind == "dense" and hidden.recurrent.shape == (16, 16) and readout.recurrent is None
+    assert hidden.scale == pytest.approx(254 / np.abs(r).max()) and np.abs(hidden.recurrent).max() == 254
+    assert np.all(hidden.recurrent % 2 == 0) and np.abs(hidden.weight).max() < 254
+    np.testing.assert_allclose(hidden.recurrent, r * hidden.scale, atol=1.0)  # rounded to even
+    np.testing.assert_allclose(hidden.weight, w * hidden.scale, atol=1.0)
+
+
+def _relay_net() -> "LoihiNet":
+    """Neuron 0 fires at each input spike (200 > 150); neuron 1 only through the recurrent weight from neuron 0."""
+    from snnexp.deploy.loihi.net import LoihiLayer, LoihiNet
+
+    layer = LoihiLayer("net.0", "dense", np.array([[200], [0]], dtype=np.int32), np.zeros(2, dtype=np.int32), (1,),
+                       (2,), i_decay=4096, v_decay=4095, vth=150,
+                       recurrent=np.array([[0, 0], [200, 0]], dtype=np.int32))
+    return LoihiNet((1,), [layer])
+
+
+def test_a_recurrent_dense_delivers_the_layers_spikes_one_step_later():
+    """h_t = x_t + W s_{t-1}: neuron 1 repeats neuron 0 one step later, also across the last input step,
+    and nothing comes back into the silent step 0 (s_{-1} = 0)."""
+    x_seq = torch.tensor([1.0, 0, 1, 1, 0, 1]).view(6, 1, 1)
+    out = FixedPointNet(_relay_net())(x_seq)[:, 0]  # [T+1, 2]
+    assert out[:, 0].tolist() == [0, 1, 0, 1, 1, 0, 1]
+    assert out[:, 1].tolist() == [0, 0, 1, 0, 1, 1, 0]
+
+
+def test_netx_refuses_a_recurrent_network_and_nir_keeps_its_cycle(tmp_path):
+    import nir
+
+    from snnexp.deploy.loihi.export import write_lava
+
+    net = extract(small_rsnn(), (12,))
+    with pytest.raises(ConfigError, match=r"after net\.1 is recurrent.*netx.*chains of layers only.*netx=false"):
+        write_netx(net, tmp_path / "net.h5")
+    assert not (tmp_path / "net.h5").exists()
+    with h5py.File(write_lava(net, tmp_path / "lava.h5"), "r") as f:
+        np.testing.assert_array_equal(f["layer/1/recurrent"][()], net.layers[0].recurrent)  # layer 0: the input
+        assert "recurrent" not in f["layer/2"] and f["layer/1/type"][0] == b"dense"
+    write_nir(net, tmp_path / "net.nir")
+    graph = nir.read(str(tmp_path / "net.nir"))
+    assert ("lif0", "rec0") in graph.edges and ("rec0", "lif0") in graph.edges and ("lif0", "fc1") in graph.edges
+    np.testing.assert_array_equal(graph.nodes["rec0"].weight, net.layers[0].recurrent)
+
+
+def test_recurrent_feedback_must_be_one_bias_free_linear():
+    from snnexp.network import Recurrent
+
+    for feedback, why in (([nn.Linear(4, 4, bias=True)], r"net\.1\.feedback\.0 \(Linear\) has a bias"),
+                          ([nn.Linear(4, 4, bias=False), nn.Linear(4, 4, bias=False)], "one Dense"),
+                          ([], r"nothing \(the identity\)")):
+        model = SpikingModel([nn.Linear(3, 4, bias=False), Recurrent(cuba(), feedback), nn.Linear(4, 2, bias=False),
+                              cuba()], "m", "spikes")
+        with pytest.raises(ConfigError, match=why):
+            refuse_unmappable(model)
+
+
+def test_an_average_pool_of_spikes_folds_into_the_linear_after_it():
+    """ResNet's global pool: Linear(avgpool(s)) is one Dense over the whole image, W / 16 on each of its taps."""
+    model = trained_like(SpikingModel([nn.Conv2d(1, 3, 3, padding=1, bias=False), cuba(), nn.AdaptiveAvgPool2d(1),
+                                       nn.Flatten(), nn.Linear(3, 4, bias=False), cuba()], "m", "spikes"))
+    dense = extract(model, (1, 4, 4)).layers[1]
+    assert dense.kind == "dense" and dense.flatten_from == (3, 4, 4) and dense.weight.shape == (4, 48)
+    spread = np.repeat(model.net[4].weight.detach().double().numpy() / 16, 16, axis=1)  # [4, 3] -> [4, 3*16]
+    np.testing.assert_allclose(dense.weight, spread * dense.scale, atol=1.0)
+    assert np.abs(dense.weight).max() == 254
+    conv_after_pool = SpikingModel([nn.Conv2d(1, 3, 3, padding=1, bias=False), cuba(), nn.AvgPool2d(2),
+                                    nn.Conv2d(3, 3, 1, bias=False), cuba()], "m", "spikes")
+    with pytest.raises(ConfigError, match=r"net\.3 \(Conv2d\) reads average-pooled spikes.*model\.pool_first=true"):
+        extract(conv_after_pool, (1, 4, 4))
+
+
+def residual_mlp() -> SpikingModel:
+    """A dense spiking ResNet: an identity block (shortcut skips 1 layer) and a projection block (skips 2)."""
+    from snnexp.network import Residual
+
+    return trained_like(SpikingModel([
+        nn.Linear(16, 12, bias=False), cuba(),
+        Residual([nn.Linear(12, 12, bias=False), nn.BatchNorm1d(12), cuba(), nn.Linear(12, 12, bias=False)], [],
+                 "add"), cuba(),
+        Residual([nn.Linear(12, 10, bias=False), cuba(), nn.Linear(10, 10, bias=False), cuba(),
+                  nn.Linear(10, 10, bias=False)], [nn.Linear(12, 10, bias=False), nn.BatchNorm1d(10)], "add"), cuba(),
+        nn.Linear(10, 5, bias=False), cuba()], "m", "spikes"))
+
+
+def test_a_residual_sum_before_a_neuron_becomes_a_shortcut_at_the_layers_scale(tmp_path):
+    import nir
+
+    from snnexp.deploy.loihi.export import write_lava
+
+    model = residual_mlp()
+    net = extract(model, (16,))
+    assert [None if l.skip is None else (l.skip.source, l.skip.kind) for l in net.layers] == [
+        None, None, (0, "dense"), None, None, (2, "dense"), None]
+    assert [net.skip_delay(i) for i in (2, 5)] == [1, 2]  # the layers each shortcut skips
+    identity, projection = net.layers[2], net.layers[5]
+    np.testing.assert_array_equal(identity.skip.weight, np.eye(12) * 2 * round(identity.scale / 2))  # 1.0, rounded even
+    assert identity.scale == pytest.approx(254 / max(model.net[2].body[3].weight.abs().max().item(), 1.0))
+    # the projection's BatchNorm folds into its weights and its shift adds to the layer's bias
+    conv, bn = model.net[4].shortcut
+    w, b = fold_batchnorm_params(conv.weight.detach().double(), None, bn)
+    np.testing.assert_allclose(projection.skip.weight, w.numpy() * projection.scale, atol=1.0)
+    # current decay 0.5: a bias is the steady-state voltage bias, b / 0.5
+    np.testing.assert_allclose(projection.bias, b.numpy() * projection.scale / 0.5, atol=0.5)
+    assert not net.is_chain() and extract(small_csnn(), (1, 8, 8)).is_chain()
+    with pytest.raises(ConfigError, match=r"after net\.2\.body\.3 has a residual shortcut.*deploy\.netx=false"):
+        write_netx(net, tmp_path / "net.h5")
+    with h5py.File(write_lava(net, tmp_path / "lava.h5"), "r") as f:
+        assert f["layer/6/skip/type"][0] == b"dense" and f["layer/6/skip/source"][()] == 2
+        np.testing.assert_array_equal(f["layer/6/skip/weight"][()], projection.skip.weight)
+    graph = write_nir(net, tmp_path / "net.nir")
+    assert {("lif0", "skip2"), ("skip2", "lif2"), ("lif2", "skip5"), ("skip5", "lif5")} <= set(graph.edges)
+    assert isinstance(nir.read(str(tmp_path / "net.nir")).nodes["skip5"], nir.Linear)
+
+
+def test_residual_joins_loihi_cannot_add_are_refused_naming_the_block():
+    from snnexp.network import Residual
+
+    def block(connect, body_ends_with_neuron):
+        body = [nn.Linear(4, 4, bias=False), cuba()] + ([] if body_ends_with_neuron else [nn.Linear(4, 4, bias=False)])
+        return SpikingModel([nn.Linear(3, 4, bias=False), cuba(), Residual(body, [], connect), cuba(),
+                             nn.Linear(4, 2, bias=False), cuba()], "m", "spikes")
+
+    with pytest.raises(ConfigError, match=r"residual block net\.2 joins with 'iand'.*use connect=add"):
+        refuse_unmappable(block("iand", True))
+    with pytest.raises(ConfigError, match=r"residual block net\.2 adds spikes after its last neuron \(SEW-ResNet\)"):
+        extract(block("add", True), (3,))
+    assert extract(block("add", False), (3,)).layers[2].skip.source == 0  # the sum before the neuron maps
+
+
+def test_run_refuses_a_recurrent_network_for_netx_before_training(tmp_path):
+    from tests.conftest import QUICK, run_cli
+
+    proc = run_cli(QUICK + ["deploy=loihi", "model=rsnn", "model.readout=spikes", "deploy.run_lava=false",
+                            "logger=none"], run_dir=tmp_path, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "is recurrent" in proc.stderr and "deploy.netx=false" in proc.stderr
+    assert not (tmp_path / "checkpoints").exists()  # stopped before training

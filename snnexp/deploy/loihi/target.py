@@ -11,9 +11,11 @@ import torch
 from torch import Tensor
 
 from snnexp.deploy.cpu import CPUTarget
-from snnexp.deploy.loihi.convert import FixedPointNet, extract, predictions
-from snnexp.deploy.loihi.export import write_netx, write_nir
+from snnexp.deploy.loihi.convert import extract
+from snnexp.deploy.loihi.export import refuse_netx, write_lava, write_netx, write_nir
+from snnexp.deploy.loihi.fixed_point import FixedPointNet, predictions
 from snnexp.deploy.loihi.lava_io import from_lava_layout, lava_python, run_lava, to_lava_layout
+from snnexp.deploy.loihi.net import LoihiNet
 from snnexp.errors import ConfigError, check
 from snnexp.learners.base import Learner
 
@@ -25,18 +27,22 @@ class LoihiTarget(CPUTarget):
     network and encodes a few training samples, so every refusal below comes before any training;
     after training (`after_training`):
 
-    1. checks the model maps to Loihi (no layer bias, no max-pool, spiking readout), folds
-       BatchNorm (its shift becomes the neuron bias) and 2x2 average pools (into strided convs),
-       quantises each layer to Loihi's integers and converts its neurons to fixed-point CUBA;
+    1. checks the model maps to Loihi (no layer bias, no max-pool, spiking readout, residual sums
+       only before a neuron), folds BatchNorm (its shift becomes the neuron bias) and average pools
+       (into strided convs, or into the Linear after pooled spikes), quantises each layer to Loihi's
+       integers and converts its neurons to fixed-point CUBA (a recurrent layer keeps its feedback
+       as a Dense to itself, a residual block its shortcut as a second synapse into its layer);
     2. evaluates the float model and the fixed-point torch model on `samples` test samples;
-    3. writes `<run_dir>/loihi/net.h5` (lava-dl netx) and `net.nir` (NIR);
-    4. runs net.h5 in Lava (`lava_venv`, a subprocess; Loihi2SimCfg fixed_pt) on the same spikes
+    3. writes `<run_dir>/loihi/net.h5` (lava-dl netx; `netx`: chains only, so a recurrent or
+       residual network needs netx=false) or, with netx=false, `lava.h5` (snnexp's runner's own),
+       and `net.nir` (NIR);
+    4. runs that file in Lava (`lava_venv`, a subprocess; Loihi2SimCfg fixed_pt) on the same spikes
        and compares the output spike trains with the fixed-point model's, sample by sample.
     run_lava=false stops after step 3 (no Lava environment needed).
     """
 
     def __init__(self, num_threads: int | None = 1, samples: int = 200, run_lava: bool = True,
-                 lava_venv: str | None = None, nir_dt: float = 1e-4, timeout_s: float = 1800):
+                 lava_venv: str | None = None, nir_dt: float = 1e-4, timeout_s: float = 1800, netx: bool = True):
         super().__init__(num_threads)
         check(int(samples) >= 1, "deploy.samples", samples, "must be >= 1 test samples")
         check(float(nir_dt) > 0, "deploy.nir_dt", nir_dt, "must be > 0 seconds per step")
@@ -46,6 +52,7 @@ class LoihiTarget(CPUTarget):
         self.lava_venv = lava_venv
         self.nir_dt = float(nir_dt)
         self.timeout_s = float(timeout_s)
+        self.netx = bool(netx)
         self.python = lava_python(lava_venv) if self.run_lava else None  # stop at once when it is missing
 
     def check_learner(self, learner: Learner, datamodule: pl.LightningDataModule) -> None:
@@ -56,7 +63,9 @@ class LoihiTarget(CPUTarget):
         x, _ = next(iter(datamodule.train_dataloader()))
         with torch.no_grad():
             x_seq = learner.encoder(x[:8].to(learner.device), generator=torch.Generator(learner.device).manual_seed(0))
-        extract(learner.deployed_model(), tuple(x_seq.shape[2:]))
+        net = extract(learner.deployed_model(), tuple(x_seq.shape[2:]))
+        if self.netx:
+            refuse_netx(net)
         refuse_analog(x_seq, learner)
 
     def after_training(self, learner: pl.LightningModule, datamodule: pl.LightningDataModule,
@@ -67,18 +76,17 @@ class LoihiTarget(CPUTarget):
         with torch.no_grad():
             float_pred = model(x_seq).sum(0).argmax(-1)
         fixed = FixedPointNet(net)(x_seq)  # [T+1, N, K]: Lava's reset step, then the T steps
-        fixed_pred = predictions(fixed[1:].sum(0), net.voting)
+        fixed_pred = predictions(fixed[1:].sum(0), net.readout)
         out_dir = run_dir / "loihi"
-        netx_path = write_netx(net, out_dir / "net.h5")
+        net_path = write_netx(net, out_dir / "net.h5") if self.netx else write_lava(net, out_dir / "lava.h5")
         nir_path = out_dir / "net.nir"
         write_nir(net, nir_path, self.nir_dt)
         results: dict[str, Any] = {
             "deploy/float_acc": _acc(float_pred, y),
             "deploy/fixed_acc": _acc(fixed_pred, y),
-            "deploy/netx": str(netx_path),
+            "deploy/netx" if self.netx else "deploy/lava_net": str(net_path),
             "deploy/nir": str(nir_path),
-            "deploy/layers": [f"{l.name}: {l.kind} {list(l.weight.shape)} vth={l.vth} iDecay={l.i_decay} "
-                              f"vDecay={l.v_decay}" for l in net.layers],
+            "deploy/layers": _describe(net),
         }
         if net.notes:
             results["deploy/notes"] = net.notes
@@ -87,11 +95,11 @@ class LoihiTarget(CPUTarget):
         if not self.run_lava:
             return results
         spikes = to_lava_layout(x_seq, image=net.layers[0].kind == "conv")  # [N, X, T]
-        lava_out, seconds = run_lava(netx_path, spikes, self.python, out_dir, self.timeout_s)
+        lava_out, seconds = run_lava(net_path, spikes, self.python, out_dir, self.timeout_s)
         lava_seq = from_lava_layout(lava_out)  # [N, K, T+1] -> [T+1, N, K]
         same = (lava_seq == fixed).flatten(2).all(-1).all(0)  # [N]: identical spike trains
         results.update({
-            "deploy/lava_acc": _acc(predictions(lava_seq[1:].sum(0), net.voting), y),
+            "deploy/lava_acc": _acc(predictions(lava_seq[1:].sum(0), net.readout), y),
             "deploy/spike_agreement": same.double().mean().item(),
             "deploy/samples_compared": int(len(y)),
             "deploy/lava_samples_per_s": len(y) / seconds["run_s"],  # the compile is once, apart
@@ -125,6 +133,12 @@ def refuse_analog(x_seq: Tensor, learner: Learner) -> None:
            f"learner={learner.name} encodes its input itself: make it spikes (learner.input=poisson)")
     raise ConfigError(f"deploy=loihi needs spike input (0 or 1), but the network's input has other values "
                       f"(e.g. {float(x_seq[(x_seq != 0) & (x_seq != 1)][0]):g}): {fix}")
+
+
+def _describe(net: LoihiNet) -> list[str]:
+    """One line per layer: its source, kind, weight shape and neuron constants."""
+    return [f"{l.name}: {l.kind} {list(l.weight.shape)} vth={l.vth} iDecay={l.i_decay} vDecay={l.v_decay}"
+            + (f" recurrent {list(l.recurrent.shape)}" if l.recurrent is not None else "") for l in net.layers]
 
 
 def _acc(pred: Tensor, y: Tensor) -> float:
