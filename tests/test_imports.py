@@ -60,3 +60,35 @@ def test_no_import_cycle_between_subpackages():
 def test_the_cycle_finder_finds_one():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def module_name(path: Path) -> str:
+    """snnexp/models/csnn.py -> 'snnexp.models.csnn'; snnexp/models/__init__.py -> 'snnexp.models'."""
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def module_graph() -> dict[str, set[str]]:
+    """Module -> the snnexp modules it imports (a package's name stands for its __init__), counting
+    every import statement, deferred ones too. `from snnexp.a import b` is an edge to snnexp.a.b when
+    b is a module, else to snnexp.a."""
+    files = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for me, path in files.items():
+        edges = graph.setdefault(me, set())
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in files else node.module
+                           for a in node.names]
+            else:
+                continue
+            edges |= {t for t in targets if t in files and t != me}
+    return graph
+
+
+def test_no_import_cycle_between_modules():
+    """File level: two modules that import each other (even through a deferred import) are a cycle."""
+    cycle = find_cycle(module_graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)

@@ -64,8 +64,8 @@ class Hybrid(BPTT):
         x, y = batch
         x_seq = self.encoder(x, generator=self.generator("train"))
         with Recorder(self.layers, x_seq.shape[0]) as rec:
-            out = self.model(x_seq).mean(0)
-        loss = self.loss(out, y)
+            out_seq = self.model(x_seq)
+        loss = self.loss(out_seq, y)
         # gradient part: every parameter but the STDP weights
         opt = self.optimizers()
         opt.zero_grad()
@@ -78,6 +78,7 @@ class Hybrid(BPTT):
                 apply_dw_(layer.weight, stdp_sequence(pre, post, layer.weight, self.rule, layer.conv), self.rule)
                 if self.norm is not None:
                     normalise_(layer.weight, self.norm, self.rule.w_max)
+        out = out_seq.mean(0)
         self.acc["train_"](out, y)
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
         self.log("train/acc", self.acc["train_"], on_step=False, on_epoch=True, batch_size=len(y))

@@ -1,28 +1,28 @@
 """Which layers of a SpikingModel STDP can train, and recording their pre/post spikes.
 
-A plastic layer is a Linear or Conv2d synapse followed, through shape-keeping layers (BatchNorm,
-Dropout, Gain) and at most pooling, by a spiking neuron layer. Its pre spikes are the synapse's
-input, its post spikes the neuron's output. When pooling sits between them (csnn's conv -> BN ->
-pool -> neuron) the post spikes are copied back onto every synapse output in the pooling window
-(nearest upsampling), so each conv position "fired" when its pooled neuron did. Recording uses
-forward hooks that only read tensors; nothing writes gradients.
+A plastic layer is a synapse whose kind is `plastic` (Linear, Conv2d), followed, through layers
+that keep the values' meaning (NORM, PASS, SCALE roles) and at most pooling, by a spiking neuron
+layer, as the network representation (`SpikingModel.network()`) shows it. Its pre spikes are
+the synapse's input, its post spikes the neuron's output. When pooling sits between them (csnn's
+conv -> BN -> pool -> neuron) the post spikes are copied back onto every synapse output in the
+pooling window (nearest upsampling), so each conv position "fired" when its pooled neuron did.
+A recurrent synapse (it reaches its neuron at the next step) and a synapse whose path forks or
+meets a residual join are not plastic: `fixed_synapses` names them. Recording uses forward hooks
+that only read tensors; nothing writes gradients.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from snnexp.rules.stdp import Conv, conv_of
-from snnexp.network.layers import Gain
-from snnexp.neurons.base import Neuron, SpikingNeuron
-from snnexp.neurons.inhibition import LateralInhibition
+from snnexp.models.base import SpikingModel
+from snnexp.network import Network, Node, Role
 
-SYNAPSES = (nn.Linear, nn.Conv2d)
-PASS_THROUGH = (nn.BatchNorm1d, nn.BatchNorm2d, nn.Dropout, nn.Identity, Gain)
-POOLS = (nn.MaxPool2d, nn.AvgPool2d)
+PASS_THROUGH = (Role.NORM, Role.PASS, Role.SCALE)
 
 
 @dataclass
@@ -30,10 +30,10 @@ class Plastic:
     """One STDP-capable synapse and the neuron layer that receives it."""
 
     name: str  # e.g. "net.1" (the synapse's place in the model)
-    synapse: nn.Linear | nn.Conv2d
+    synapse: nn.Module
     neuron: nn.Module
     pooled: bool  # pooling between synapse and neuron: post spikes are upsampled
-    conv: Conv | None = None
+    conv: Any = None  # the rule's geometry of a conv synapse (`LayerKind.stdp_geometry`); None: dense
     is_output: bool = False  # its neuron is the model's last neuron layer
 
     @property
@@ -41,30 +41,39 @@ class Plastic:
         return self.synapse.weight
 
 
-def _spiking(m: nn.Module) -> bool:
-    return isinstance(m, (SpikingNeuron, LateralInhibition))
+def _receiving_neuron(network: Network, synapse: Node) -> tuple[Node | None, bool]:
+    """(the spiking neuron node `synapse` drives through pass-through layers and pools, pooled), or (None, _)."""
+    pooled, current = False, synapse
+    while True:
+        after = network.successors(current.name)
+        if len(after) != 1:
+            return None, pooled
+        current = after[0]
+        if current.role is Role.POOL:
+            pooled = True
+        elif current.role is Role.NEURON:
+            return (current if current.kind.spiking else None), pooled
+        elif current.role not in PASS_THROUGH:
+            return None, pooled
 
 
-def plastic_layers(model: nn.Module) -> list[Plastic]:
-    """The plastic layers of `model.net` (an nn.Sequential), in order."""
-    layers = list(model.net)
+def plastic_layers(model: SpikingModel) -> list[Plastic]:
+    """The plastic layers of `model`, in order."""
+    network = model.network()
+    last_neuron = ([n.name for n in network.neurons()] or [None])[-1]
     found: list[Plastic] = []
-    last_neuron = max((i for i, m in enumerate(layers) if isinstance(m, Neuron)), default=-1)
-    for i, layer in enumerate(layers):
-        if not isinstance(layer, SYNAPSES):
-            continue
-        pooled = False
-        for j in range(i + 1, len(layers)):
-            nxt = layers[j]
-            if isinstance(nxt, POOLS):
-                pooled = True
-            elif _spiking(nxt):
-                conv = conv_of(layer) if isinstance(layer, nn.Conv2d) else None
-                found.append(Plastic(f"net.{i}", layer, nxt, pooled, conv, is_output=j == last_neuron))
-                break
-            elif not isinstance(nxt, PASS_THROUGH):
-                break
+    for node in network.with_role(Role.SYNAPSE):
+        neuron, pooled = _receiving_neuron(network, node) if node.kind.plastic else (None, False)
+        if neuron is not None:
+            found.append(Plastic(node.name, node.module, neuron.module, pooled, node.kind.stdp_geometry(node.module),
+                                 is_output=neuron.name == last_neuron))
     return found
+
+
+def fixed_synapses(model: SpikingModel) -> list[str]:
+    """The synapses STDP leaves as they are (recurrent ones, ones before a residual join), by path."""
+    trained = {p.name for p in plastic_layers(model)}
+    return [n.name for n in model.network().with_role(Role.SYNAPSE) if n.name not in trained]
 
 
 @dataclass

@@ -15,6 +15,7 @@ Works with every model that has a plastic layer (`snnexp.learners.plastic`):
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -25,12 +26,14 @@ from torchmetrics.classification import MulticlassAccuracy
 from snnexp.errors import check
 from snnexp.learners.base import Learner, plain
 from snnexp.learners.evaluation import EncodingAndActivity
-from snnexp.learners.plastic import Plastic, Recorder, plastic_layers
+from snnexp.learners.plastic import Plastic, Recorder, fixed_synapses, plastic_layers
 from snnexp.rules.stdp import STDPParams, apply_dw_, check_params, normalise_, stdp_sequence
 from snnexp.metrics.activity import ActivityMonitor
 from snnexp.models.base import ClassThresholds
 from snnexp.models.readouts import AssignedReadout
 from snnexp.viz.weights import plot_weights
+
+log = logging.getLogger(__name__)
 
 WORKS_WITH = "learner=stdp works with model=diehl_cook (neuron=alif), model=wta, model=csnn and model=mlp (model.readout=spikes)"
 
@@ -107,6 +110,9 @@ class STDP(EncodingAndActivity, Learner):
         self.layers: list[Plastic] = plastic_layers(model)
         check(len(self.layers) > 0, "learner", "stdp", f"{type(model).__name__} has no STDP-capable layer "
               f"(a Linear/Conv2d followed by a spiking neuron); {WORKS_WITH}")
+        if fixed := fixed_synapses(model):
+            log.warning("learner=stdp trains %s and leaves %s as initialised: recurrent synapses and synapses "
+                        "that feed a residual join are not plastic here", [p.name for p in self.layers], fixed)
         self.readout = readout_of(model)
         check(self.readout is not None or self.layers[-1].is_output,
               "model.readout", getattr(model, "readout", None), f"its output layer is not spiking; {WORKS_WITH}")

@@ -11,8 +11,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from snnexp.metrics.synops import SYNAPSES, dense_ops, is_spikes, synaptic_ops
-from snnexp.neurons.base import SpikingNeuron
+from snnexp.metrics.synops import is_spikes
+from snnexp.models.base import SpikingModel
+from snnexp.network import Network, Node, Role
 
 
 class ActivityMonitor:
@@ -29,12 +30,14 @@ class ActivityMonitor:
     """
 
     def __init__(self, model: nn.Module):
+        """model: a SpikingModel (its layers named as `spiking_layers` names them) or an nn.Sequential."""
         self.model = model
-        if hasattr(model, "spiking_layers"):
+        network = Network.of(model)
+        if isinstance(model, SpikingModel):
             self.neurons = model.spiking_layers()
         else:
-            self.neurons = {n: m for n, m in model.named_modules() if isinstance(m, SpikingNeuron)}
-        self.synapses = {n: m for n, m in model.named_modules() if isinstance(m, SYNAPSES)}
+            self.neurons = {node.label: node.module for node in network.spiking()}
+        self.synapses = network.with_role(Role.SYNAPSE)
         self.handles: list = []
         self.reset()
 
@@ -50,8 +53,8 @@ class ActivityMonitor:
     def __enter__(self) -> "ActivityMonitor":
         for name, m in self.neurons.items():
             self.handles.append(m.register_forward_hook(self._neuron_hook(name)))
-        for m in self.synapses.values():
-            self.handles.append(m.register_forward_hook(self._synapse_hook))
+        for node in self.synapses:
+            self.handles.append(node.module.register_forward_hook(self._synapse_hook(node)))
         return self
 
     def __exit__(self, *exc) -> None:
@@ -67,13 +70,15 @@ class ActivityMonitor:
             self.slots[name] += s.numel()
         return hook
 
-    def _synapse_hook(self, module, inputs, output) -> None:
-        x = inputs[0].detach()
-        ops = synaptic_ops(module, x)
-        spikes = is_spikes(x)
-        self.acs = self.acs + torch.where(spikes, ops, torch.zeros_like(ops))
-        self.macs = self.macs + torch.where(spikes, torch.zeros_like(ops), ops)
-        self.dense += dense_ops(module, tuple(x.shape))
+    def _synapse_hook(self, node: Node):
+        def hook(module, inputs, output) -> None:
+            x = inputs[0].detach()
+            ops = node.kind.synops(module, x)
+            spikes = is_spikes(x)
+            self.acs = self.acs + torch.where(spikes, ops, torch.zeros_like(ops))
+            self.macs = self.macs + torch.where(spikes, torch.zeros_like(ops), ops)
+            self.dense += node.kind.dense_ops(module, tuple(x.shape))
+        return hook
 
     @property
     def synops(self) -> Any:

@@ -4,10 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from snnexp.metrics.synops import SYNAPSES
-
-# NeuroBench's ConnectionSparsity counts these layers' weights (not biases); snnexp has no RNN layers.
-CONNECTIONS = SYNAPSES + (nn.Conv1d, nn.Conv3d)
+from snnexp.network import Network, Role
 
 
 def footprint_bytes(model: nn.Module) -> int:
@@ -21,13 +18,12 @@ def parameter_count(model: nn.Module) -> int:
 
 
 def connection_sparsity(model: nn.Module) -> float:
-    """Zero weights / all weights of the Linear and Conv layers (0 = dense). NeuroBench rounds
-    it to 4 decimals; this is the exact ratio."""
+    """Zero weights / all weights of the synapses (NeuroBench's connection layers; recurrent ones
+    included). NeuroBench rounds it to 4 decimals; this is the exact ratio."""
     zeros, total = 0, 0
-    for m in model.modules():
-        if isinstance(m, CONNECTIONS):
-            zeros += int(torch.count_nonzero(m.weight.detach() == 0))
-            total += m.weight.numel()
+    for node in Network.of(model).with_role(Role.SYNAPSE):
+        zeros += int(torch.count_nonzero(node.module.weight.detach() == 0))
+        total += node.module.weight.numel()
     return zeros / total if total else 0.0
 
 

@@ -15,14 +15,14 @@ fusable max-pool runs as one kernel wherever it sits.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Protocol
 
 import torch
 from torch import Tensor, nn
 
-from snnexp.errors import check
+from snnexp.errors import ConfigError, check
 from snnexp.network.kinds import LayerKind, Role, Unsupported, find_kind, register
-from snnexp.neurons.base import Homeostatic, Neuron, Stepped
+from snnexp.neurons.base import Neuron, Stepped, set_step_mode
 
 CONNECTS = ("add", "and", "iand")
 HOOKS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
@@ -63,8 +63,22 @@ def fusable_pool(neuron: Neuron, after: nn.Module) -> int:
     return 0 if hooked else k
 
 
+class Builder(Protocol):
+    """What a block expands itself with (`snnexp.network.graph` builds the network)."""
+
+    shapes: dict[str, tuple[int, ...] | None]  # each node's output shape (one sample), None when unknown
+
+    def series(self, layers: nn.Sequential, prefix: str, src: str) -> str:
+        """Nodes for `layers` one after the other from node `src`; the last one's name (src if empty)."""
+
+    def add(self, name: str, m: nn.Module, inputs: tuple[str, ...], delayed: tuple[str, ...],
+            shape: tuple[int, ...] | None) -> str:
+        """One node of module m (its kind found by kind_of) reading `inputs` (and `delayed` a step late)."""
+
+
 class Block(Stepped):
-    """A layer made of nn.Sequential parts (`parts`), run in the model's step mode."""
+    """A layer made of nn.Sequential parts (`parts`), run in the model's step mode; `expand` declares
+    its nodes in the network representation."""
 
     def forward(self, x: Tensor) -> Tensor:
         return self.run(x, has_time=self.step_mode == "m")
@@ -80,8 +94,13 @@ class Block(Stepped):
         """A new block of the same kind with part(name, p) in place of every part p (conversion)."""
         raise NotImplementedError
 
+    def expand(self, builder: Builder, name: str, src: str) -> str:
+        """Add the block's nodes (it is at path `name`, reading node `src`); the name of its output node."""
+        raise NotImplementedError
 
-def _sequential(layers: nn.Module | list[nn.Module] | None) -> nn.Sequential:
+
+def sequential(layers: nn.Module | list[nn.Module] | None) -> nn.Sequential:
+    """A block's part as an nn.Sequential: None -> empty, a list -> its layers, a module -> itself alone."""
     if layers is None:
         return nn.Sequential()
     if isinstance(layers, nn.Sequential):
@@ -96,8 +115,8 @@ class Residual(Block):
                  connect: str = "add", step_mode: str = "m"):
         super().__init__(step_mode)
         check(connect in CONNECTS, "model.connect", connect, f"choose one of {list(CONNECTS)}")
-        self.body = _sequential(body)
-        self.shortcut = _sequential(shortcut)
+        self.body = sequential(body)
+        self.shortcut = sequential(shortcut)
         self.connect = connect
 
     def run(self, x: Tensor, has_time: bool) -> Tensor:
@@ -115,6 +134,16 @@ class Residual(Block):
     def rebuilt(self, part: Callable[[str, nn.Module], nn.Module]) -> "Residual":
         return Residual(part("body", self.body), part("shortcut", self.shortcut), self.connect, self.step_mode)
 
+    def expand(self, builder: Builder, name: str, src: str) -> str:
+        """The body's and the shortcut's nodes from src, then a JOIN node (this module) reading both."""
+        body = builder.series(self.body, f"{name}.body", src)
+        shortcut = builder.series(self.shortcut, f"{name}.shortcut", src)
+        a, s = builder.shapes[body], builder.shapes[shortcut]
+        if a is not None and s is not None and a != s:
+            raise ConfigError(f"residual block {name}: its body gives shape {a} and its shortcut {s}; they must "
+                              f"agree (give the shortcut a projection, e.g. a strided 1x1 conv)")
+        return builder.add(name, self, (body, shortcut), (), a if a is not None else s)
+
     def extra_repr(self) -> str:
         return f"connect={self.connect}" + ("" if len(self.shortcut) else ", shortcut=identity")
 
@@ -122,15 +151,16 @@ class Residual(Block):
 class Recurrent(Block):
     """A neuron layer fed its own previous spikes through `feedback`: h_t = x_t + feedback(s_{t-1}).
 
-    Both step modes step the neuron once per time step (the feedback needs s_{t-1}); the neuron's
-    fused single-step kernel runs where it has one. x [T, N, n] or [N, n] -> spikes of the same shape.
+    Both step modes step the neuron once per time step (the feedback needs s_{t-1}), in its
+    single-step mode (its fused single-step kernel where it has one; its hooks see each step).
+    x [T, N, n] or [N, n] -> spikes of the same shape.
     """
 
     def __init__(self, neuron: Neuron, feedback: nn.Module | list[nn.Module], step_mode: str = "m"):
         super().__init__(step_mode)
         check(isinstance(neuron, Neuron), "model.neuron", type(neuron).__name__, "a recurrent layer needs a neuron")
         self.neuron = neuron
-        self.feedback = _sequential(feedback)
+        self.feedback = sequential(feedback)
         self.prev: Tensor | None = None  # single-step mode: s_{t-1}
 
     def run(self, x: Tensor, has_time: bool) -> Tensor:
@@ -138,15 +168,16 @@ class Recurrent(Block):
             prev = torch.zeros_like(x) if self.prev is None else self.prev
             self.prev = self.neuron(x + run_layers(self.feedback, prev, has_time=False))
             return self.prev
-        s, state, out = torch.zeros_like(x[0]), None, []
-        for x_t in x:
-            h = x_t + run_layers(self.feedback, s, has_time=False)
-            state = self.neuron.initial_state(h) if state is None else state
-            s, state = self.neuron.run_step(h, state)
-            out.append(s)
-        if isinstance(self.neuron, Homeostatic):  # what the neuron's own multi-step run would book
-            self.neuron.homeostasis(state, x.shape[0])
-        return torch.stack(out)
+        # all T steps: the neuron runs single steps (its hooks see every step, as in "s"), then books the sequence
+        set_step_mode(self.neuron, "s")
+        self.prev = None
+        try:
+            out = torch.stack([self.run(x_t, has_time=False) for x_t in x])
+            self.neuron.end_sequence()
+        finally:
+            set_step_mode(self.neuron, "m")
+            self.prev = None
+        return out
 
     def reset(self) -> None:
         self.prev = None
@@ -156,6 +187,18 @@ class Recurrent(Block):
 
     def rebuilt(self, part: Callable[[str, nn.Module], nn.Module]) -> "Recurrent":
         return Recurrent(part("neuron", self.neuron), part("feedback", self.feedback), self.step_mode)
+
+    def expand(self, builder: Builder, name: str, src: str) -> str:
+        """The neuron's node, reading src now and the feedback's last node a step late, then the feedback."""
+        neuron = f"{name}.neuron"
+        feedback_end = f"{name}.feedback.{len(self.feedback) - 1}" if len(self.feedback) else neuron
+        shape = builder.shapes[src]
+        builder.add(neuron, self.neuron, (src,), (feedback_end,), shape)
+        end = builder.series(self.feedback, f"{name}.feedback", neuron)
+        if shape is not None and builder.shapes[end] != shape:
+            raise ConfigError(f"recurrent layer {name}: its feedback maps shape {shape} to {builder.shapes[end]}; "
+                              f"it must give the neuron's own shape back")
+        return neuron
 
 
 @register(Residual)

@@ -5,9 +5,9 @@
         node.name, node.kind.role, node.inputs, node.delayed, node.shape
 
 `Network.of` reads a model's layer tree once: a SpikingModel's `net` (or a bare nn.Sequential)
-is a series of layers; a `Residual` forks its input into two branches and joins them in a JOIN
-node; a `Recurrent` becomes its neuron node, fed by its feedback chain at the previous step
-(`delayed`); a nested nn.Sequential is a series too. Every leaf layer gets its kind
+is a series of layers, a nested nn.Sequential a series too, and a block declares its own nodes
+(`Block.expand`): a `Residual` forks its input into two branches and joins them in a JOIN node; a
+`Recurrent` becomes its neuron node, fed by its feedback chain at the previous step (`delayed`). Every leaf layer gets its kind
 (`snnexp.network.kinds`), so a layer type nobody declared is refused here, with its path.
 Nothing else in snnexp walks a model's layers.
 
@@ -22,7 +22,7 @@ from typing import Iterator, Sequence
 from torch import nn
 
 from snnexp.errors import ConfigError, check
-from snnexp.network.blocks import Block, Recurrent, Residual
+from snnexp.network.blocks import Block
 from snnexp.network.kinds import LayerKind, Role, kind_of
 
 INPUT = "input"
@@ -125,6 +125,8 @@ def _layers(model: nn.Module) -> tuple[nn.Sequential, str]:
 
 
 class _Builder:
+    """Builds the nodes (the `Builder` protocol blocks expand themselves with)."""
+
     def __init__(self, in_shape: tuple[int, ...] | None):
         self.nodes: list[Node] = []
         self.shapes: dict[str, tuple[int, ...] | None] = {INPUT: in_shape}
@@ -140,27 +142,8 @@ class _Builder:
     def layer(self, m: nn.Module, name: str, src: str) -> str:
         if isinstance(m, nn.Sequential):
             return self.series(m, name, src)
-        if isinstance(m, Residual):
-            body = self.series(m.body, f"{name}.body", src)
-            shortcut = self.series(m.shortcut, f"{name}.shortcut", src)
-            a, s = self.shapes[body], self.shapes[shortcut]
-            if a is not None and s is not None and a != s:
-                raise ConfigError(f"residual block {name}: its body gives shape {a} and its shortcut {s}; they must "
-                                  f"agree (give the shortcut a projection, e.g. a strided 1x1 conv)")
-            return self.add(name, m, (body, shortcut), (), a if a is not None else s)
-        if isinstance(m, Recurrent):
-            neuron = f"{name}.neuron"
-            feedback_end = f"{name}.feedback.{len(m.feedback) - 1}" if len(m.feedback) else neuron
-            shape = self.shapes[src]
-            self.add(neuron, m.neuron, (src,), (feedback_end,), shape)
-            end = self.series(m.feedback, f"{name}.feedback", neuron)
-            if shape is not None and self.shapes[end] != shape:
-                raise ConfigError(f"recurrent layer {name}: its feedback maps shape {shape} to {self.shapes[end]}; "
-                                  f"it must give the neuron's own shape back")
-            return neuron
         if isinstance(m, Block):
-            raise ConfigError(f"layer {name} ({type(m).__name__}) is a block the network representation does not "
-                              f"read; blocks are Residual and Recurrent (snnexp/network/blocks.py)")
+            return m.expand(self, name, src)  # a block declares its own nodes
         return self.add(name, m, (src,), (), _out_shape(kind_of(m, name), m, name, self.shapes[src]))
 
     def add(self, name: str, m: nn.Module, inputs: tuple[str, ...], delayed: tuple[str, ...],

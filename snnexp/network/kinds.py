@@ -17,7 +17,8 @@ Roles (what a consumer may assume about a layer):
 - NEURON: a stateful layer run over time (spiking neurons; the leaky-integrator readout);
 - ACTIVATION: an ANN nonlinearity, where conversion puts a neuron (ReLU, QCFS);
 - JOIN: where a residual connection meets its block's output (`snnexp.network.blocks.Residual`);
-- RECURRENT: a neuron layer with a synapse from itself (`snnexp.network.blocks.Recurrent`).
+- RECURRENT: a neuron layer with a synapse from itself (`snnexp.network.blocks.Recurrent`);
+- ATTENTION: a product of spike tensors (q k^T v: `snnexp.network.attention`), no weights.
 """
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ class Role(enum.Enum):
     ACTIVATION = "activation"
     JOIN = "join"
     RECURRENT = "recurrent"
+    ATTENTION = "attention"
 
 
 class Unsupported(ConfigError):
@@ -82,7 +84,10 @@ class LayerKind:
 
     # -- NIR -----------------------------------------------------------------------------------
     def to_nir(self, m: nn.Module, shape: tuple[int, ...], dt: float) -> "nir.NIRNode | None":
-        """The NIR node of `m` (None: left out of the graph, e.g. dropout at evaluation)."""
+        """The NIR node of `m` (None: left out of the graph, e.g. dropout at evaluation; an `add` join,
+        whose readers read both branches). `shape` is the layer's input shape, or None before
+        training when it is unknown (`check_exportable`): then raise the shape-free refusals and
+        return a node without the shape's fields, or None."""
         raise Unsupported(f"{type(m).__name__} has no NIR node")
 
     def from_nir(self, node: "nir.NIRNode", name: str, shape: tuple[int, ...], dt: float) -> nn.Module:
@@ -99,6 +104,18 @@ class LayerKind:
 
         return copy.deepcopy(m)
 
+    def snn(self, m: nn.Module) -> nn.Module | None:
+        """The layer's counterpart in the SNN a (normalised) ANN converts to (None: dropped). ACTIVATIONs
+        become the conversion's neuron and SYNAPSEs carry its threshold: `snnexp.learners.conversion`.
+        Default: an unchanged copy (stateless layers)."""
+        import copy
+
+        return copy.deepcopy(m)
+
+    def average(self, m: nn.Module) -> nn.Module:
+        """POOL with `maximum`: the average pool over the same windows (conversion's max_pool=avg)."""
+        raise Unsupported(f"{type(m).__name__} has no average-pool counterpart")
+
     # -- metrics -------------------------------------------------------------------------------
     def synops(self, m: nn.Module, x: Tensor) -> Tensor:
         """SYNAPSE: effective synaptic operations of m(x), a float64 0-dim tensor (NeuroBench)."""
@@ -107,6 +124,11 @@ class LayerKind:
     def dense_ops(self, m: nn.Module, shape: tuple[int, ...]) -> int:
         """SYNAPSE: operations of m on an input of `shape` (batch included) if all were nonzero."""
         raise Unsupported(f"{type(m).__name__} has no synaptic-operation count")
+
+    # -- STDP ----------------------------------------------------------------------------------
+    def stdp_geometry(self, m: nn.Module) -> Any:
+        """SYNAPSE with `plastic`: what the STDP rule needs of its geometry (a conv's `Conv`; None: dense)."""
+        return None
 
     # -- fusion --------------------------------------------------------------------------------
     def fused_window(self, m: nn.Module) -> int:

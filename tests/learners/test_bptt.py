@@ -14,7 +14,7 @@ def _learner(loss="ce"):
 
 
 def test_training_steps_reduce_the_loss():
-    for loss in ("ce", "mse"):
+    for loss in ("ce", "mse", "tet"):
         learner = _learner(loss)
         opt = learner.configure_optimizers()
         x = torch.zeros(30, 1, 4, 4)
@@ -24,13 +24,23 @@ def test_training_steps_reduce_the_loss():
         losses = []
         for _ in range(40):
             opt.zero_grad()
-            out = learner(x, "train")
-            value = learner.loss(out, y)
+            out_seq = learner.model(learner.encoder(x, generator=learner.generator("train")))
+            value = learner.loss(out_seq, y)
             value.backward()
             opt.step()
             losses.append(value.item())
         assert losses[-1] < 0.7 * losses[0], loss
         assert (learner(x, "test").argmax(1) == y).float().mean() > 0.9
+
+
+def test_tet_is_the_per_step_cross_entropy_plus_a_pull_towards_the_means():
+    """Deng et al. 2022: (1 - lambda) mean_t CE(O_t, y) + lambda MSE(O, means); worked by hand for T = 2."""
+    learner = BPTT(MLP(LIF, in_shape=(2,), num_classes=2), Poisson(T=2), num_classes=2, loss="tet", tet_lambda=0.5,
+                   tet_means=1.0, optimizer=lambda params: torch.optim.Adam(params))
+    out_seq = torch.tensor([[[2.0, 0.0]], [[0.0, 0.0]]])  # [T=2, N=1, K=2]
+    ce = (torch.log1p(torch.exp(torch.tensor(-2.0))) + torch.log(torch.tensor(2.0))) / 2  # steps 0 and 1, label 0
+    mse = ((2 - 1) ** 2 + 1 + 1 + 1) / 4
+    torch.testing.assert_close(learner.loss(out_seq, torch.tensor([0])), 0.5 * ce + 0.5 * mse)
 
 
 def test_evaluation_encoding_is_reseeded_each_epoch_training_is_not():

@@ -13,4 +13,5 @@ class ReLUKind(LayerKind):
     homogeneous = True
 
     def to_nir(self, m, shape, dt):
-        raise Unsupported("ReLU is an ANN activation; convert the network to spiking neurons first")
+        raise Unsupported("ReLU has no NIR node: it is an ANN activation; convert the network to spiking "
+                          "neurons first")

@@ -9,7 +9,8 @@ from snnexp.network.kinds import LayerKind, Role, register
 from snnexp.neurons.base import SpikingNeuron
 from snnexp.neurons.inhibition import LateralInhibition
 from snnexp.neurons.li import LI
-from snnexp.neurons.nir import neuron_from_node, neuron_node
+from snnexp.neurons.nir import cuba_input_gain, neuron_from_node, neuron_node
+from snnexp.network.layers.readouts import Gain
 
 
 class NeuronKind(LayerKind):
@@ -19,10 +20,13 @@ class NeuronKind(LayerKind):
         return type(m).__name__.lower()  # lif3, plif3, if3: the names rates and rasters have always had
 
     def to_nir(self, m, shape, dt):
-        return neuron_node(m, shape, dt)
+        return neuron_node(m, shape if shape is not None else (1,), dt)  # (1,): the refusals need no shape
 
     def from_nir(self, node, name, shape, dt):
-        return neuron_from_node(node, name, dt)
+        """The neuron; a CubaLIF whose input gain w_in dt/tau_syn r dt/tau_mem is not 1 gets a Gain before it."""
+        neuron = neuron_from_node(node, name, dt)
+        gain = cuba_input_gain(node, name, dt) if isinstance(node, nir.CubaLIF) else 1.0
+        return neuron if gain == 1.0 else nn.Sequential(Gain.scalar(gain), neuron)
 
 
 @register(SpikingNeuron, LateralInhibition)

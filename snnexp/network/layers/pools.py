@@ -8,6 +8,7 @@ neuron before it compute both in one kernel (`fused_window`).
 """
 from __future__ import annotations
 
+import copy
 import math
 from typing import NamedTuple
 
@@ -111,10 +112,37 @@ class MaxPoolKind(LayerKind):
     def fused_window(self, m: nn.Module) -> int:
         return int(m.window or 0) if isinstance(m, MaxPool2d) else 0  # only csnn's pool has the fused kernel
 
+    def snn(self, m: nn.Module) -> nn.Module:
+        """The converted SNN's max-pool: the gate `SpikingMaxPool2d` over the same windows."""
+        return SpikingMaxPool2d(m.kernel_size, m.stride, m.padding) if _plain_2d(m) else _no_window(m, "spiking")
+
+    def average(self, m: nn.Module) -> nn.Module:
+        return nn.AvgPool2d(m.kernel_size, m.stride, m.padding) if _plain_2d(m) else _no_window(m, "average")
+
+
+def _plain_2d(m: nn.Module) -> bool:
+    """A 2-d max-pool of fixed windows without dilation or ceil_mode (what has a spiking and an average form)."""
+    return (isinstance(m, nn.MaxPool2d) and not m.ceil_mode and not m.return_indices
+            and _pair(m.dilation) == (1, 1))
+
+
+def _no_window(m: nn.Module, form: str) -> nn.Module:
+    raise Unsupported(f"{m} has no {form} form in ANN->SNN conversion: it takes a 2-d max-pool without dilation or "
+                      f"ceil_mode")
+
 
 @register(SpikingMaxPool2d)
 class SpikingMaxPoolKind(MaxPoolKind):
     name = "spikingmaxpool"
+
+    def ann(self, m: SpikingMaxPool2d, last: bool) -> nn.Module:
+        return nn.MaxPool2d(m.kernel_size, m.stride, m.padding)  # the max-pool whose spiking form it is
+
+    def snn(self, m: SpikingMaxPool2d) -> nn.Module:
+        return copy.deepcopy(m)
+
+    def average(self, m: SpikingMaxPool2d) -> nn.Module:
+        return nn.AvgPool2d(m.kernel_size, m.stride, m.padding)
 
     def out_shape(self, m: SpikingMaxPool2d, shape):
         return tuple(F.max_pool2d(torch.zeros(1, *shape), m.kernel_size, m.stride, m.padding).shape[1:])
@@ -137,13 +165,16 @@ class AvgPoolKind(LayerKind):
         """The weight on each tap: 1/window for an average, 1 for a sum."""
         return 1.0 if isinstance(m, SumPool2d) else 1 / math.prod(pair(m.kernel_size))
 
-    def to_nir(self, m, shape, dt, as_sum: bool = False):
+    def label(self, m: nn.Module) -> str:
+        return "sumpool" if isinstance(m, SumPool2d) else self.name
+
+    def to_nir(self, m, shape, dt):
         if isinstance(m, nn.AvgPool2d) and (m.ceil_mode or m.divisor_override is not None
                                             or (any(pair(m.padding)) and not m.count_include_pad)):
             raise Unsupported(f"{type(m).__name__} needs ceil_mode=False, no divisor_override and count_include_pad "
                               f"with padding")
         ks, st, pad = (np.array(v) for v in self.window(m))
-        cls = nir.SumPool2d if as_sum or isinstance(m, SumPool2d) else nir.AvgPool2d
+        cls = nir.SumPool2d if isinstance(m, SumPool2d) else nir.AvgPool2d
         return cls(kernel_size=ks, stride=st, padding=pad)
 
     def from_nir(self, node, name, shape, dt):
@@ -161,6 +192,8 @@ class AdaptiveAvgPoolKind(LayerKind):
     homogeneous = True
 
     def to_nir(self, m: nn.AdaptiveAvgPool2d, shape, dt):
+        if shape is None:
+            return None  # whether its windows are equal depends on the shape
         out = pair(m.output_size if m.output_size is not None else shape[-2:])
         if shape[-2] % out[0] or shape[-1] % out[1]:
             raise Unsupported(f"AdaptiveAvgPool2d to {out} from {tuple(shape[-2:])}: the windows are unequal")

@@ -33,6 +33,13 @@ class Gain(nn.Module):
         super().__init__()
         self.register_buffer("gain", torch.ones(int(n)))
 
+    @classmethod
+    def scalar(cls, factor: float) -> "Gain":
+        """One factor for every input, whatever its shape (a NIR CubaLIF's input gain)."""
+        gain = cls(1)
+        gain.gain.fill_(float(factor))
+        return gain
+
     def forward(self, x: Tensor) -> Tensor:
         return x * self.gain
 
@@ -49,6 +56,8 @@ class VotingKind(LayerKind):
     homogeneous = True
 
     def to_nir(self, m: Voting, shape, dt):
+        if shape is None:
+            return None  # the class count comes from the shape; nothing to refuse
         return nir.Linear(weight=voting_matrix(shape[-1] // m.per_class, m.per_class))
 
 
@@ -57,6 +66,13 @@ class GainKind(LayerKind):
     role = Role.SCALE
     name = "gain"
     homogeneous = True
+    nir_types = (nir.Scale,)
 
     def to_nir(self, m: Gain, shape, dt):
         return nir.Scale(scale=m.gain.detach().double().cpu().numpy())
+
+    def from_nir(self, node, name, shape, dt):
+        scale = torch.as_tensor(np.asarray(node.scale), dtype=torch.float32)
+        gain = Gain(1)
+        gain.gain = scale.reshape(-1) if scale.dim() == 0 else scale  # broadcasts over the sample's shape
+        return gain

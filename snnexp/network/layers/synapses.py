@@ -12,6 +12,8 @@ from torch import Tensor, nn
 from snnexp.errors import ConfigError
 from snnexp.network.kinds import LayerKind, Role, Unsupported, register
 from snnexp.network.layers.pairs import pair
+from snnexp.rules.stdp import Conv, conv_of
+from snnexp.network.layers.readouts import Voting
 
 
 def _weight(node: nir.NIRNode) -> Tensor:
@@ -33,10 +35,14 @@ class LinearKind(LayerKind):
         return nir.Affine(weight=w, bias=m.bias.detach().float().cpu().numpy())
 
     def from_nir(self, node, name, shape, dt):
+        """nn.Linear; a bias-free block-average matrix (what Voting exports) becomes Voting again."""
         w = _weight(node)
         if w.dim() != 2:
             raise ConfigError(f"NIR node '{name}' ({type(node).__name__}) has a {w.dim()}-d weight; snnexp takes "
                               f"[out, in]")
+        per_class = _voting(w) if isinstance(node, nir.Linear) else None
+        if per_class is not None:
+            return Voting(per_class)
         layer = nn.Linear(w.shape[1], w.shape[0], bias=isinstance(node, nir.Affine))
         with torch.no_grad():
             layer.weight.copy_(w)
@@ -54,6 +60,16 @@ class LinearKind(LayerKind):
         return math.prod(shape) * m.out_features
 
 
+def _voting(w: Tensor) -> int | None:
+    """p if w is [K, K*p] with 1/p on each class's block of p inputs (snnexp's Voting), else None."""
+    k, n = w.shape
+    if n % k or n == k:
+        return None
+    p = n // k
+    expected = torch.kron(torch.eye(k), torch.full((1, p), 1 / p)).to(w.dtype)
+    return p if torch.equal(w, expected) else None
+
+
 @register(nn.Conv2d)
 class Conv2dKind(LayerKind):
     role = Role.SYNAPSE
@@ -68,7 +84,8 @@ class Conv2dKind(LayerKind):
                               f"padding_mode={m.padding_mode!r}")
         w = m.weight.detach().float().cpu().numpy()
         b = m.bias.detach().float().cpu().numpy() if m.bias is not None else np.zeros(w.shape[0], np.float32)
-        return nir.Conv2d(input_shape=tuple(shape[1:]), weight=w, stride=tuple(m.stride), padding=tuple(m.padding),
+        return nir.Conv2d(input_shape=tuple(shape[1:]) if shape is not None else None, weight=w,
+                          stride=tuple(m.stride), padding=tuple(m.padding),
                           dilation=tuple(m.dilation), groups=m.groups, bias=b)
 
     def from_nir(self, node, name, shape, dt):
@@ -80,6 +97,9 @@ class Conv2dKind(LayerKind):
             layer.weight.copy_(w)
             layer.bias.copy_(torch.as_tensor(np.asarray(node.bias), dtype=torch.float32))
         return layer
+
+    def stdp_geometry(self, m: nn.Conv2d) -> Conv:
+        return conv_of(m)
 
     def synops(self, m: nn.Conv2d, x: Tensor) -> Tensor:
         """The active-input image (summed over the batch) convolved with the kernel's nonzero taps

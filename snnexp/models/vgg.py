@@ -1,0 +1,70 @@
+"""Spiking VGG-11/13/16/19: stages of conv-BN-neuron layers, each stage ending in a 2x2 pool of the spikes."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from snnexp.errors import check
+from snnexp.models.base import NeuronFactory, SpikingModel, flat_size, output_layers
+from snnexp.models.resnet import scaled
+from snnexp.network.layers import MaxPool2d
+
+# depth -> convolutions per stage (Simonyan & Zisserman 2015; channels 64, 128, 256, 512, 512)
+DEPTHS = {11: (1, 1, 2, 2, 2), 13: (2, 2, 2, 2, 2), 16: (2, 2, 3, 3, 3), 19: (2, 2, 4, 4, 4)}
+CHANNELS = (64, 128, 256, 512, 512)
+POOLS = {"max": MaxPool2d, "avg": nn.AvgPool2d}
+
+
+class VGG(SpikingModel):
+    """[conv3x3 -> (BN) -> neuron] x n per stage, a 2x2 pool after each stage, then
+    Flatten -> [(dropout) -> Linear -> neuron] per hidden width -> Linear -> readout.
+
+    The convolutional part of the conversion papers' VGG (QCFS, Bu et al. 2022: convs with bias,
+    BN, a 4096-4096 classifier). A stage's pool is left out where the image is already 1 pixel,
+    so 28x28 inputs take four pools. `width` multiplies every channel and hidden width.
+    """
+
+    def __init__(
+        self,
+        neuron: NeuronFactory,
+        in_shape: Sequence[int],
+        num_classes: int,
+        depth: int = 16,
+        batch_norm: bool = True,
+        width: float = 1.0,
+        hidden: Sequence[int] = (4096, 4096),
+        dropout: float = 0.0,
+        pool: str = "max",
+        readout: str = "spikes",
+        readout_tau: float = 2.0,
+        step_mode: str = "m",
+        channels_last: bool = True,
+    ):
+        check(len(in_shape) == 3, "dataset.in_shape", tuple(in_shape), "vgg needs images [C, H, W]")
+        check(int(depth) in DEPTHS, "model.depth", depth, f"choose one of {sorted(DEPTHS)}")
+        check(float(width) > 0, "model.width", width, "must be > 0 (a multiplier of the channels)")
+        check(pool in POOLS, "model.pool", pool, f"choose one of {list(POOLS)}")
+        check(0 <= float(dropout) < 1, "model.dropout", dropout, "must be in [0, 1)")
+        layers: list[nn.Module] = []
+        c_in, size = int(in_shape[0]), min(int(in_shape[1]), int(in_shape[2]))
+        for convs, c in zip(DEPTHS[int(depth)], scaled(CHANNELS, width)):
+            for _ in range(convs):
+                layers.append(nn.Conv2d(c_in, c, 3, padding=1))
+                layers += [nn.BatchNorm2d(c)] if batch_norm else []
+                layers.append(neuron())
+                c_in = c
+            if size >= 2:
+                layers.append(POOLS[pool](2))
+                size //= 2
+        layers.append(nn.Flatten())
+        features = flat_size(layers, tuple(in_shape))
+        for h in scaled(hidden, width):
+            layers += ([nn.Dropout(float(dropout))] if dropout else []) + [nn.Linear(features, h), neuron()]
+            features = h
+        layers += ([nn.Dropout(float(dropout))] if dropout else [])
+        layers += output_layers(features, num_classes, True, readout, neuron, readout_tau)
+        super().__init__(layers, step_mode, readout)
+        if channels_last:
+            self.to(memory_format=torch.channels_last)
