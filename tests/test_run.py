@@ -37,12 +37,18 @@ TRAINED = QUICK + ["trainer.max_epochs=2", "trainer.limit_train_batches=20", "tr
 # layer falls silent: its short run is QUICK's 2 batches, where its label assignment is what is tested
 # (at this size random input weights score as well as trained ones).
 SHORTER = {"model=diehl_cook": QUICK + ["trainer.limit_test_batches=3"]}
+# The paper-sized backbones (ResNet-18, VGG-16, Spikformer-4-384) at a size for 8x8 digits on a CPU: each
+# one's own structure (blocks, attention), fewer and narrower layers.
+SMALLER = {"model=resnet": ["model.depth=null", "model.blocks=[1,1]", "model.channels=[16,32]"],
+           "model=sew_resnet": ["model.depth=null", "model.blocks=[1,1]", "model.channels=[16,32]"],
+           "model=vgg": ["model.depth=11", "model.width=0.25", "model.hidden=[64]"],
+           "model=spikformer": ["model.depth=1", "model.dim=32", "model.heads=4", "encoding=direct"]}
 MIN_ACC = 0.3
 
 
 @pytest.mark.parametrize("choice", CHOICES)
 def test_each_learner_and_model_learns(choice, tmp_path):
-    cfg = compose_cfg(SHORTER.get(choice, TRAINED) + [choice, "logger=none"], run_dir=tmp_path)
+    cfg = compose_cfg(SHORTER.get(choice, TRAINED) + [choice, *SMALLER.get(choice, []), "logger=none"], run_dir=tmp_path)
     results = run(cfg)
     assert results["test/acc"] >= MIN_ACC, results["test/acc"]
     for name in ARTIFACTS:

@@ -71,22 +71,25 @@ class BPTT(EncodingAndActivity, Learner):
         """[N, ...] images -> [N, K] time-averaged output."""
         return self.model(self.encoder(x, generator=self.generator(stage))).mean(0)
 
-    def loss(self, out_seq: Tensor, y: Tensor) -> Tensor:
-        """The training loss of the model's output out_seq [T, N, K] for labels y [N]."""
-        if self.loss_name == "tet":
-            per_step = F.cross_entropy((out_seq * self.logit_scale).flatten(0, 1), y.repeat(out_seq.shape[0]))
-            regular = F.mse_loss(out_seq, torch.full_like(out_seq, self.tet_means))
-            return (1 - self.tet_lambda) * per_step + self.tet_lambda * regular
-        out = out_seq.mean(0)
-        if self.loss_name == "ce":
-            return F.cross_entropy(out * self.logit_scale, y)
-        return F.mse_loss(out, F.one_hot(y, self.num_classes).to(out.dtype))
+    def loss(self, out: Tensor, y: Tensor) -> Tensor:
+        """The loss of the time-averaged output out [N, K] for labels y [N] (loss tet: its cross-entropy)."""
+        if self.loss_name == "mse":
+            return F.mse_loss(out, F.one_hot(y, self.num_classes).to(out.dtype))
+        return F.cross_entropy(out * self.logit_scale, y)
+
+    def sequence_loss(self, out_seq: Tensor, y: Tensor) -> Tensor:
+        """The training loss of the model's output out_seq [T, N, K]: `loss` of its average, or TET's."""
+        if self.loss_name != "tet":
+            return self.loss(out_seq.mean(0), y)
+        per_step = F.cross_entropy((out_seq * self.logit_scale).flatten(0, 1), y.repeat(out_seq.shape[0]))
+        regular = F.mse_loss(out_seq, torch.full_like(out_seq, self.tet_means))
+        return (1 - self.tet_lambda) * per_step + self.tet_lambda * regular
 
     def _shared_step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
         x, y = batch
         out_seq = self.model(self.encoder(x, generator=self.generator(stage)))
         out = out_seq.mean(0)
-        loss = self.loss(out_seq, y)
+        loss = self.sequence_loss(out_seq, y)
         acc = self.acc[stage + "_"]
         acc(out, y)
         self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y), sync_dist=True)

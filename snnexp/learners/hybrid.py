@@ -65,7 +65,7 @@ class Hybrid(BPTT):
         x_seq = self.encoder(x, generator=self.generator("train"))
         with Recorder(self.layers, x_seq.shape[0]) as rec:
             out_seq = self.model(x_seq)
-        loss = self.loss(out_seq, y)
+        loss = self.sequence_loss(out_seq, y)
         # gradient part: every parameter but the STDP weights
         opt = self.optimizers()
         opt.zero_grad()

@@ -37,7 +37,7 @@ class VGG(SpikingModel):
         hidden: Sequence[int] = (4096, 4096),
         dropout: float = 0.0,
         pool: str = "max",
-        readout: str = "spikes",
+        readout: str = "membrane",
         readout_tau: float = 2.0,
         step_mode: str = "m",
         channels_last: bool = True,

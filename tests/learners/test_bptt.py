@@ -25,7 +25,7 @@ def test_training_steps_reduce_the_loss():
         for _ in range(40):
             opt.zero_grad()
             out_seq = learner.model(learner.encoder(x, generator=learner.generator("train")))
-            value = learner.loss(out_seq, y)
+            value = learner.sequence_loss(out_seq, y)
             value.backward()
             opt.step()
             losses.append(value.item())
@@ -40,7 +40,7 @@ def test_tet_is_the_per_step_cross_entropy_plus_a_pull_towards_the_means():
     out_seq = torch.tensor([[[2.0, 0.0]], [[0.0, 0.0]]])  # [T=2, N=1, K=2]
     ce = (torch.log1p(torch.exp(torch.tensor(-2.0))) + torch.log(torch.tensor(2.0))) / 2  # steps 0 and 1, label 0
     mse = ((2 - 1) ** 2 + 1 + 1 + 1) / 4
-    torch.testing.assert_close(learner.loss(out_seq, torch.tensor([0])), 0.5 * ce + 0.5 * mse)
+    torch.testing.assert_close(learner.sequence_loss(out_seq, torch.tensor([0])), 0.5 * ce + 0.5 * mse)
 
 
 def test_evaluation_encoding_is_reseeded_each_epoch_training_is_not():
