@@ -26,9 +26,11 @@ from snnexp.errors import check
 from snnexp.learners.base import Learner, plain
 from snnexp.learners.evaluation import EncodingAndActivity
 from snnexp.learners.plastic import Plastic, Recorder, plastic_layers
-from snnexp.rules.stdp import STDPParams, apply_dw_, check_params, normalise_, stdp_sequence
+from snnexp.rules.stdp import (STDPParams, apply_dw_, apply_rows_, check_params, normalise_, stdp_events,
+                               stdp_sequence)
 from snnexp.metrics.activity import ActivityMonitor
-from snnexp.models.base import ClassThresholds
+from snnexp.models.base import ClassThresholds, EventDriven
+from snnexp.neurons.fused.inhibited_alif import LayerEvents
 from snnexp.models.readouts import AssignedReadout
 from snnexp.viz.weights import plot_weights
 
@@ -139,6 +141,8 @@ class STDP(EncodingAndActivity, Learner):
                                         for s in ("train_", "val_", "test_")})
         self._monitor: ActivityMonitor | None = None
         self._labels_stale = self.readout is not None
+        # an event-driven model (diehl_cook) hands over its one plastic layer's spikes as events
+        self.events = isinstance(model, EventDriven) and len(self.layers) == 1 and self.readout is not None
 
     def unused_keys(self) -> set[str]:
         unused = {"stdp", "stdp_output", "norm", "teacher_spikes"} if self.model.plasticity is not None else set()
@@ -150,7 +154,7 @@ class STDP(EncodingAndActivity, Learner):
 
     def forward(self, x: Tensor, stage: str = "test") -> Tensor:
         """[N, ...] images -> [N, K] time-averaged class scores."""
-        return self.present(x, self.generator(stage))[0].mean(0)
+        return self.present(x, self.generator(stage))[0]
 
     @torch.no_grad()
     def present(self, x: Tensor, generator: torch.Generator, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -159,21 +163,25 @@ class STDP(EncodingAndActivity, Learner):
         With the model's `min_spikes` (Diehl & Cook's protocol), each sample whose last plastic layer
         fired fewer spikes is shown again with the encoder's rate raised by `rate_boost`, up to
         `max_boosts` times, learning from every presentation when training. Returns, from each
-        sample's last presentation, out_seq [T, N, K] and the last plastic layer's spike counts [N, n].
+        sample's last presentation, the time-averaged class scores [N, K] and the last plastic
+        layer's spike counts [N, n].
         """
         encoder, idx = self.encoder, torch.arange(len(x), device=x.device)
-        out_seq = counts = None
+        scores = counts = None
         for boost in range(self.max_boosts + 1):
             x_seq = encoder(x[idx], generator=generator)  # [T, n, ...]
-            with Recorder(self.layers if y is not None else self.layers[-1:], x_seq.shape[0]) as rec:
-                out = self.model(x_seq)
-            if y is not None:
-                self.learn(rec, y[idx], x_seq.shape[0], log=boost == 0)
-            c = rec.pre_post(self.layers[-1])[1].sum(0).flatten(1)  # [T, n, ...] -> [n, neurons]
-            if out_seq is None:
-                out_seq, counts = out, c
+            if self.events:
+                out, c = self._run_events(x_seq, y if y is None else y[idx], log=boost == 0)
             else:
-                out_seq[:, idx], counts[idx] = out, c
+                with Recorder(self.layers if y is not None else self.layers[-1:], x_seq.shape[0]) as rec:
+                    out = self.model(x_seq).mean(0)  # [T, n, K] -> [n, K]
+                if y is not None:
+                    self.learn(rec, y[idx], x_seq.shape[0], log=boost == 0)
+                c = rec.pre_post(self.layers[-1])[1].sum(0).flatten(1)  # [T, n, ...] -> [n, neurons]
+            if scores is None:
+                scores, counts = out, c
+            else:
+                scores[idx], counts[idx] = out, c
             if self.min_spikes is None or boost == self.max_boosts:
                 break
             weak = c.sum(1) < self.min_spikes
@@ -181,7 +189,22 @@ class STDP(EncodingAndActivity, Learner):
                 break
             idx = idx[weak]
             encoder = dataclasses.replace(encoder, max_rate=min(encoder.max_rate + self.rate_boost, 1.0))
-        return out_seq, counts
+        return scores, counts
+
+    def _run_events(self, x_seq: Tensor, y: Tensor | None, log: bool) -> tuple[Tensor, Tensor]:
+        """An event-driven model's run (`EventDriven`): scores [n, K] and counts [n, neurons]; with `y`
+        one STDP update from the events; while evaluating, its spikes and SynOps go to the monitor."""
+        events = self.model.run_events(x_seq)
+        T = x_seq.shape[0]
+        if y is not None:
+            self.learn_events(x_seq.flatten(2), events, log)
+        elif self._monitor is not None:
+            layer = self.layers[0]
+            name = next(k for k, m in self._monitor.neurons.items() if m is layer.neuron)
+            self._monitor.add_spikes(name, events.counts.sum(dtype=torch.float64), events.t.numel(),
+                                     T * events.counts.numel())
+            self._monitor.add_synapse(layer.synapse, x_seq)
+        return self.readout(events.counts) / T, events.counts  # mean over t of the readout of s_t
 
     # -- training: one STDP update per batch ---------------------------------------------------
     def on_train_start(self) -> None:
@@ -204,7 +227,7 @@ class STDP(EncodingAndActivity, Learner):
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, y = batch
-        out = self.present(x, self.generator("train"), y)[0].mean(0)
+        out = self.present(x, self.generator("train"), y)[0]
         if self.readout is None:
             self.acc["train_"](out, y)
             self.log("train/acc", self.acc["train_"], on_step=False, on_epoch=True, batch_size=len(y))
@@ -229,6 +252,22 @@ class STDP(EncodingAndActivity, Learner):
             apply_dw_(layer.weight, dw, rule)
             if self.norm is not None:
                 normalise_(layer.weight, self.norm, rule.w_max, cap=self.norm_cap)
+
+    @torch.no_grad()
+    def learn_events(self, pre_seq: Tensor, events: LayerEvents, log: bool = True) -> None:
+        """`learn` for an event-driven model's one (unsupervised) layer: pre_seq [T, N, in], its post events."""
+        layer, (t, b, j) = self.layers[0], events[1:4]
+        if log:
+            n_slots = pre_seq.shape[0] * events.counts.numel()
+            self.log(f"train/rate/{layer.name}", t.numel() / n_slots, on_step=False, on_epoch=True,
+                     batch_size=pre_seq.shape[1])
+        if self.one_sample_per_neuron:  # the events of each neuron's best sample (`best_sample_mask`)
+            keep = b == events.counts.argmax(0).index_select(0, j)
+            t, b, j = t[keep], b[keep], j[keep]
+        rows, dw_rows = stdp_events(pre_seq, t, b, j, layer.weight, self.rule)
+        apply_rows_(layer.weight, rows, dw_rows, self.rule)
+        if self.norm is not None:
+            normalise_(layer.weight, self.norm, self.rule.w_max, cap=self.norm_cap)
 
     def configure_optimizers(self):
         return None  # STDP: no optimizer

@@ -62,13 +62,22 @@ class ActivityMonitor:
     def _neuron_hook(self, name: str):
         def hook(module, inputs, s: Tensor) -> None:
             s = s.detach()
-            self.spikes[name] = self.spikes[name] + s.sum(dtype=torch.float64)
-            self.nonzero[name] = self.nonzero[name] + torch.count_nonzero(s)
-            self.slots[name] += s.numel()
+            self.add_spikes(name, s.sum(dtype=torch.float64), torch.count_nonzero(s), s.numel())
         return hook
 
     def _synapse_hook(self, module, inputs, output) -> None:
-        x = inputs[0].detach()
+        self.add_synapse(module, inputs[0])
+
+    def add_spikes(self, name: str, spikes: Tensor, nonzero: Tensor | int, slots: int) -> None:
+        """Count a layer's output without a hook (an event-driven run): its spike total, nonzero
+        outputs and neuron-steps (slots)."""
+        self.spikes[name] = self.spikes[name] + spikes
+        self.nonzero[name] = self.nonzero[name] + nonzero
+        self.slots[name] += slots
+
+    def add_synapse(self, module: nn.Module, x: Tensor) -> None:
+        """Count the synaptic operations of `module` on its input x (what the hook does, without calling it)."""
+        x = x.detach()
         ops = synaptic_ops(module, x)
         spikes = is_spikes(x)
         self.acs = self.acs + torch.where(spikes, ops, torch.zeros_like(ops))

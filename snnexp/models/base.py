@@ -6,7 +6,7 @@ holds layers and knows nothing of training. Neurons come from a factory (the
 """
 from __future__ import annotations
 
-from typing import Callable, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Callable, ClassVar, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -16,6 +16,9 @@ from snnexp.models.pooling import MaxPool2d
 from snnexp.neurons.base import Neuron, SpikingNeuron, end_sequences, reset_states, set_step_mode
 from snnexp.neurons.li import LI
 from snnexp.rules.stdp import Plasticity
+
+if TYPE_CHECKING:
+    from snnexp.neurons.fused.inhibited_alif import LayerEvents
 
 READOUTS = ("spikes", "membrane")
 NeuronFactory = Callable[..., SpikingNeuron]
@@ -105,6 +108,16 @@ class ClassThresholds(Protocol):
 
     def class_thresholds(self) -> Tensor:
         """[K] the thresholds in use."""
+
+
+@runtime_checkable
+class EventDriven(Protocol):
+    """A model with one plastic layer that runs it as events (diehl_cook): STDP reads the events
+    instead of recording [T, N, n] spikes through hooks."""
+
+    def run_events(self, x_seq: Tensor) -> "LayerEvents":
+        """x_seq [T, N, *in_shape] -> the plastic layer's spikes as events (neurons' homeostasis booked
+        in training mode, as a forward call would)."""
 
 
 def readout_layer(readout: str, neuron: NeuronFactory, readout_tau: float) -> nn.Module:
