@@ -28,39 +28,53 @@ struct Params {
   bool decay_input, soft;
 };
 
+// One step of the n neurons from their synaptic input cur; s holds the last step's spikes on entry
+// and this step's on exit. Returns this step's number of spikes. The flags are template arguments
+// so the loop has no branch and vectorizes.
+template <typename T, bool SOFT, bool DECAY_INPUT, bool INHIBIT>
+int64_t step_neurons(const T* __restrict cur, T* __restrict v, T* __restrict theta, T* __restrict s, int64_t n,
+                     T fired, T vr, T vth, T tau, T decay, T tp, T k) {
+  int32_t now = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    T in = cur[j];
+    if (INHIBIT) in = in - k * (fired - s[j]);
+    const T vj = v[j];
+    const T h = DECAY_INPUT ? vj + (in - (vj - vr)) / tau : vj - (vj - vr) / tau + in;
+    const T th = vth + theta[j];
+    const bool spike = h - th >= T(0);
+    const T sj = spike ? T(1) : T(0);
+    v[j] = SOFT ? h - sj * th : h * (T(1) - sj) + sj * vr;
+    theta[j] = theta[j] * decay + tp * sj;
+    s[j] = sj;
+    now += spike;
+  }
+  return now;
+}
+
 // One sample: x [T, x_step apart] of n_in inputs, wt [n_in, n] = W^T. Writes counts, v and theta
 // ([n] each; theta holds theta_rest on entry) and appends (t, j) pairs of its spikes to `events`.
-template <typename T>
+template <typename T, bool SOFT, bool DECAY_INPUT, bool INHIBIT>
 void run_sample(const T* x, int64_t x_step, int64_t steps, int64_t n_in, const T* wt, int64_t n, const Params& p,
                 T* counts, T* v, T* theta, std::vector<int32_t>& events) {
   const T vr = T(p.v_reset), vth = T(p.v_threshold), tau = T(p.tau), decay = T(p.theta_decay);
   const T tp = T(p.theta_plus), k = T(p.strength);
-  std::vector<T> cur(n), s(n, T(0));
+  std::vector<T> cur_buf(n), s_buf(n, T(0));
+  T* __restrict cur = cur_buf.data();
+  T* __restrict s = s_buf.data();
   std::fill(v, v + n, vr);
   std::fill(counts, counts + n, T(0));
-  T fired = 0;  // spikes of the previous step, all neurons
+  int64_t fired = 0;  // spikes of the previous step, all neurons
   for (int64_t t = 0; t < steps; ++t) {
     const T* xt = x + t * x_step;
-    std::fill(cur.begin(), cur.end(), T(0));
+    std::fill(cur, cur + n, T(0));
     for (int64_t i = 0; i < n_in; ++i) {
       const T xi = xt[i];
       if (xi == T(0)) continue;
-      const T* w = wt + i * n;
+      const T* __restrict w = wt + i * n;
       for (int64_t j = 0; j < n; ++j) cur[j] += xi * w[j];
     }
-    T now = 0;
-    for (int64_t j = 0; j < n; ++j) {
-      T in = cur[j];
-      if (p.strength > 0) in = in - k * (fired - s[j]);
-      const T vj = v[j];
-      const T h = p.decay_input ? vj + (in - (vj - vr)) / tau : vj - (vj - vr) / tau + in;
-      const T th = vth + theta[j];
-      const T sj = (h - th >= T(0)) ? T(1) : T(0);
-      v[j] = p.soft ? h - sj * th : h * (T(1) - sj) + sj * vr;
-      theta[j] = theta[j] * decay + tp * sj;
-      s[j] = sj;
-      now += sj;
-    }
+    const int64_t now = step_neurons<T, SOFT, DECAY_INPUT, INHIBIT>(cur, v, theta, s, n, T(fired), vr, vth, tau,
+                                                                    decay, tp, k);
     if (now > 0) {
       for (int64_t j = 0; j < n; ++j) {
         if (s[j] != T(0)) {
@@ -72,6 +86,29 @@ void run_sample(const T* x, int64_t x_step, int64_t steps, int64_t n_in, const T
     }
     fired = now;
   }
+}
+
+template <typename T, bool SOFT, bool DECAY_INPUT>
+void run_sample_any(bool inhibit, const T* x, int64_t x_step, int64_t steps, int64_t n_in, const T* wt, int64_t n,
+                    const Params& p, T* counts, T* v, T* theta, std::vector<int32_t>& events) {
+  if (inhibit)
+    run_sample<T, SOFT, DECAY_INPUT, true>(x, x_step, steps, n_in, wt, n, p, counts, v, theta, events);
+  else
+    run_sample<T, SOFT, DECAY_INPUT, false>(x, x_step, steps, n_in, wt, n, p, counts, v, theta, events);
+}
+
+template <typename T>
+void run_sample_for(const Params& p, const T* x, int64_t x_step, int64_t steps, int64_t n_in, const T* wt, int64_t n,
+                    T* counts, T* v, T* theta, std::vector<int32_t>& events) {
+  const bool inhibit = p.strength > 0;
+  if (p.soft && p.decay_input)
+    run_sample_any<T, true, true>(inhibit, x, x_step, steps, n_in, wt, n, p, counts, v, theta, events);
+  else if (p.soft)
+    run_sample_any<T, true, false>(inhibit, x, x_step, steps, n_in, wt, n, p, counts, v, theta, events);
+  else if (p.decay_input)
+    run_sample_any<T, false, true>(inhibit, x, x_step, steps, n_in, wt, n, p, counts, v, theta, events);
+  else
+    run_sample_any<T, false, false>(inhibit, x, x_step, steps, n_in, wt, n, p, counts, v, theta, events);
 }
 
 // x [T, N, n_in], w [n, n_in], theta_rest [n] -> [counts [N, n], events [E, 3] int64 (t, sample,
@@ -97,8 +134,8 @@ std::vector<at::Tensor> inhibited_alif_forward(const at::Tensor& x_in, const at:
     scalar_t *cp = counts.data_ptr<scalar_t>(), *vp = v.data_ptr<scalar_t>(), *thp = theta.data_ptr<scalar_t>();
     at::parallel_for(0, N, 1, [&](int64_t begin, int64_t end) {
       for (int64_t b = begin; b < end; ++b)
-        run_sample<scalar_t>(xp + b * n_in, N * n_in, steps, n_in, wp, n, p, cp + b * n, vp + b * n, thp + b * n,
-                             per_sample[b]);
+        run_sample_for<scalar_t>(p, xp + b * n_in, N * n_in, steps, n_in, wp, n, cp + b * n, vp + b * n,
+                                 thp + b * n, per_sample[b]);
     });
   });
   int64_t total = 0;
