@@ -26,10 +26,11 @@ from snnexp.errors import check
 from snnexp.learners.base import Learner, plain
 from snnexp.learners.evaluation import EncodingAndActivity
 from snnexp.learners.plastic import Plastic, Recorder, plastic_layers
+from snnexp.learners.progress import Progress
 from snnexp.rules.stdp import (STDPParams, apply_dw_, apply_rows_, check_params, normalise_, stdp_events,
                                stdp_sequence)
 from snnexp.metrics.activity import ActivityMonitor
-from snnexp.models.base import ClassThresholds, EventDriven
+from snnexp.models.base import AdaptiveThresholds, ClassThresholds, EventDriven
 from snnexp.neurons.fused.inhibited_alif import LayerEvents
 from snnexp.models.readouts import AssignedReadout
 from snnexp.viz.weights import plot_weights
@@ -97,6 +98,8 @@ class STDP(EncodingAndActivity, Learner):
         label_samples: int = 1000,
         one_sample_per_neuron: bool | None = None,
         punish_wrong: bool = False,
+        record_every: int | None = None,
+        record_samples: int = 1000,
         seed: int = 0,
     ):
         super().__init__(model, encoder, seed)
@@ -104,7 +107,7 @@ class STDP(EncodingAndActivity, Learner):
         self.save_hyperparameters(plain(dict(
             num_classes=int(num_classes), stdp=stdp, stdp_output=stdp_output, norm=norm, teacher_spikes=teacher_spikes,
             label_samples=label_samples, one_sample_per_neuron=one_sample_per_neuron, punish_wrong=punish_wrong,
-            seed=int(seed))), logger=False)
+            record_every=record_every, record_samples=record_samples, seed=int(seed))), logger=False)
         self.num_classes = int(num_classes)
         self.layers: list[Plastic] = plastic_layers(model)
         check(len(self.layers) > 0, "learner", "stdp", f"{type(model).__name__} has no STDP-capable layer "
@@ -143,11 +146,16 @@ class STDP(EncodingAndActivity, Learner):
         self._labels_stale = self.readout is not None
         # an event-driven model (diehl_cook) hands over its one plastic layer's spikes as events
         self.events = isinstance(model, EventDriven) and len(self.layers) == 1 and self.readout is not None
+        check(record_every is None or int(record_every) >= 1, "learner.record_every", record_every,
+              "must be null (at the end of each epoch only) or >= 1 training images")
+        check(int(record_samples) >= 1, "learner.record_samples", record_samples, "must be >= 1 images")
+        self.progress = None if self.readout is None else Progress(
+            self.layers[-1].weight.shape[0], None if record_every is None else int(record_every), int(record_samples))
 
     def unused_keys(self) -> set[str]:
         unused = {"stdp", "stdp_output", "norm", "teacher_spikes"} if self.model.plasticity is not None else set()
         if self.readout is None:
-            unused.add("label_samples")  # no label assignment without an AssignedReadout
+            unused |= {"label_samples", "record_every", "record_samples"}  # no label assignment without an AssignedReadout
         else:
             unused |= {"punish_wrong", "stdp_output", "teacher_spikes"}  # no taught output layer
         return unused
@@ -227,11 +235,53 @@ class STDP(EncodingAndActivity, Learner):
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, y = batch
-        out = self.present(x, self.generator("train"), y)[0]
+        out, counts = self.present(x, self.generator("train"), y)
         if self.readout is None:
             self.acc["train_"](out, y)
             self.log("train/acc", self.acc["train_"], on_step=False, on_epoch=True, batch_size=len(y))
         self._labels_stale = self.readout is not None
+        if self.progress is not None:
+            self.progress.note_training(counts)
+            if self.progress.due():
+                self.record_progress()
+
+    def on_train_epoch_end(self) -> None:
+        if self.progress is not None and self.progress.seen > 0 and not self._recorded_at_end():
+            self.record_progress()
+
+    def _recorded_at_end(self) -> bool:
+        return bool(self.progress.rows) and self.progress.rows[-1]["images"] == self.progress.seen
+
+    @torch.no_grad()
+    def record_progress(self) -> None:
+        """`Progress.record`: label from `record_samples` training images, classify as many validation
+        images (no plasticity), log the row with step = training images seen. Needs a validation split."""
+        dm = self.trainer.datamodule
+        if dm is None or dm.split_sizes().get("val", 0) == 0:
+            check(self.progress.every is None, "learner.record_every", self.progress.every,
+                  "needs a validation split to measure accuracy on: set dataset.val_fraction > 0")
+            return  # the end-of-epoch row needs one too; without it the wins and theta still get plotted
+        label_samples, self.label_samples = self.label_samples, self.progress.samples
+        was_training = self.model.training
+        try:
+            self.assign_labels()
+            self.model.eval()
+            gen = torch.Generator(device=self.device).manual_seed(self.seed + 4)  # the same spikes every row
+            right = total = 0
+            for x, y in dm.val_dataloader():
+                x, y = x[: self.progress.samples - total].to(self.device), y[: self.progress.samples - total].to(self.device)
+                right += int((self.present(x, gen)[0].argmax(1) == y).sum())
+                total += len(y)
+                if total >= self.progress.samples:
+                    break
+        finally:
+            self.label_samples = label_samples
+            self.model.train(was_training)
+        theta = self.model.thresholds() if isinstance(self.model, AdaptiveThresholds) else None
+        row = self.progress.record(right / max(total, 1), theta)
+        for logger in self.loggers:
+            logger.log_metrics({f"progress/{k}": v for k, v in row.items() if k != "images"}, step=int(row["images"]))
+        self._labels_stale = True
 
     @torch.no_grad()
     def learn(self, rec: Recorder, y: Tensor, T: int, log: bool = True) -> None:
@@ -333,10 +383,16 @@ class STDP(EncodingAndActivity, Learner):
             out["stdp/unassigned"] = int((a < 0).sum())
         if isinstance(self.model, ClassThresholds):
             out["stdp/class_thresholds"] = [round(float(t), 4) for t in self.model.class_thresholds()]
+        if self.progress is not None:
+            out.update(self.progress.results())
         return out
 
     def extra_plots(self, run_dir: Path) -> list[Path]:
-        return [weight_plot(self.model, self.layers[0], run_dir, self.num_classes, self.readout)]
+        plots = [weight_plot(self.model, self.layers[0], run_dir, self.num_classes, self.readout)]
+        if self.progress is not None:
+            theta = self.model.thresholds() if isinstance(self.model, AdaptiveThresholds) else None
+            plots += self.progress.plots(run_dir, theta)
+        return plots
 
 
 def weight_plot(model: torch.nn.Module, layer: Plastic, run_dir: Path, num_classes: int,

@@ -120,6 +120,14 @@ class EventDriven(Protocol):
         in training mode, as a forward call would)."""
 
 
+@runtime_checkable
+class AdaptiveThresholds(Protocol):
+    """A model whose neurons keep a threshold increase across samples (diehl_cook's theta)."""
+
+    def thresholds(self) -> Tensor:
+        """[n] each neuron's threshold increase (theta) carried from sample to sample."""
+
+
 def readout_layer(readout: str, neuron: NeuronFactory, readout_tau: float) -> nn.Module:
     """The output neuron layer: the chosen spiking neuron, or a leaky-integrator membrane."""
     check(readout in READOUTS, "model.readout", readout, f"choose one of {list(READOUTS)}")

@@ -101,6 +101,10 @@ class DiehlCook(SpikingModel):
     def spiking_layers(self) -> dict[str, nn.Module]:
         return {"exc": self.excitatory}
 
+    def thresholds(self) -> Tensor:
+        """[n] the excitatory neurons' theta, carried across samples (`AdaptiveThresholds`)."""
+        return self.excitatory.neuron.theta_rest
+
     def run_events(self, x_seq: Tensor) -> LayerEvents:
         """x_seq [T, N, *in_shape] -> the excitatory layer's spikes as events (`EventDriven`).
 

@@ -264,3 +264,37 @@ def test_event_driven_evaluation_counts_activity_as_the_hooks_do():
     assert want["rate/exc"] > 0 and want["synops"] > 0
     for key in ("rate/exc", "synops", "synops/dense", "activation_sparsity"):
         assert torch.allclose(got[key], want[key]), key
+
+
+def test_progress_is_recorded_against_images_seen(tmp_path):
+    """learner.record_every: rows of validation accuracy, winners and theta every so many training images
+    (and at the epoch's end) in results.json, metrics.csv (step = images seen) and plots/progress.png."""
+    import csv
+    import json
+
+    from tests.conftest import run_cli
+
+    run_cli(["experiment=diehl_cook_2015_quick", "dataset=digits", "T=60", "encoding.max_rate=0.5", "model.n_neurons=20",
+             "dataset.batch_size=20", "dataset.limit_train=100", "dataset.limit_val=40", "dataset.limit_test=40",
+             "learner.label_samples=60", "learner.record_every=40", "learner.record_samples=30", "logger=none",
+             "trainer.enable_progress_bar=false", "deploy.num_threads=1"], run_dir=tmp_path)
+    results = json.loads((tmp_path / "results.json").read_text())
+    rows = results["stdp/progress"]
+    assert [r["images"] for r in rows] == [40, 80, 100]
+    assert all(0 <= r["val_acc"] <= 1 and r["winners_ever"] >= r["winners_recent"] for r in rows)
+    assert rows[-1]["winners_ever"] == results["stdp/winners_ever"] > 0
+    assert rows[-1]["theta_max"] >= rows[-1]["theta_p90"] >= rows[-1]["theta_p10"] >= 0
+    with open(tmp_path / "metrics.csv", newline="") as f:
+        steps = [int(r["step"]) for r in csv.DictReader(f) if r.get("progress/val_acc")]
+    assert steps == [40, 80, 100]
+    assert (tmp_path / "plots" / "progress.png").exists() and (tmp_path / "plots" / "neurons.png").exists()
+
+
+def test_record_every_needs_a_validation_split(tmp_path):
+    from tests.conftest import run_cli
+
+    proc = run_cli(["experiment=diehl_cook_2015_quick", "dataset=digits", "T=10", "model.n_neurons=5",
+                    "dataset.val_fraction=0", "dataset.limit_val=null", "dataset.limit_train=40", "dataset.limit_test=20",
+                    "dataset.batch_size=20", "learner.record_every=20", "logger=none", "trainer.limit_val_batches=0",
+                    "trainer.enable_progress_bar=false", "deploy.num_threads=1"], run_dir=tmp_path, check=False)
+    assert proc.returncode == 2 and "learner.record_every" in proc.stderr
