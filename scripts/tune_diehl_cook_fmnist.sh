@@ -21,6 +21,12 @@ declare -A settings=(
   [norm125]="model.norm=125"
   [no_boost]="model.min_spikes=null"
   [batch10]="dataset.batch_size=10"
+  [paper_batch10]="${paper[*]} dataset.batch_size=10"
+  [paper_theta]="${paper[*]} model.exc.theta_plus=0.5 model.exc.tau_theta=1e6"
+  [paper_norm100]="${paper[*]} model.norm=100"
+  [paper_inh250]="${paper[*]} model.inhibition=250"
+
+  [paper_T250_x2]="${paper[*]} T=250 encoding.max_rate=0.1275"
 )
 for name in ${SETTINGS:-paper preset theta_small norm125 no_boost batch10}; do
   dir=$out/n${n}_${name}
