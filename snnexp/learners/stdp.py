@@ -82,6 +82,10 @@ class STDP(EncodingAndActivity, Learner):
     `norm` wins). Logs val/test accuracy, train/val/test firing rates and test SynOps.
     With a model that carries its own rule (`model.plasticity`), `stdp`, `stdp_output`, `norm` and
     `teacher_spikes` are not used (`unused_keys`: setting them is refused, set the model's keys).
+    An `EventDriven` model (diehl_cook) runs its plastic layer as events (`run_events`) and learns
+    from them (`learn_events`: `stdp_events`, only the rows of neurons that spiked), equal to the
+    recorded dense path to rounding. `record_every` / `record_samples` (label-assignment models):
+    `Progress` rows of validation accuracy, winners and theta against training images seen.
     """
 
     name = "stdp"
