@@ -129,7 +129,7 @@ class STDP(EncodingAndActivity, Learner):
     def unused_keys(self) -> set[str]:
         unused = {"stdp", "stdp_output", "norm", "teacher_spikes"} if self.model.plasticity is not None else set()
         if self.readout is None:
-            unused |= {"label_samples", "record_every", "record_samples"}  # no label assignment without an AssignedReadout
+            unused |= {"label_samples", "record_every", "record_samples"}  # no label assignment without a readout
         else:
             unused |= {"punish_wrong", "stdp_output", "teacher_spikes"}  # no taught output layer
         return unused
@@ -243,7 +243,8 @@ class STDP(EncodingAndActivity, Learner):
             gen = torch.Generator(device=self.device).manual_seed(self.seed + 4)  # the same spikes every row
             right = total = 0
             for x, y in dm.val_dataloader():
-                x, y = x[: self.progress.samples - total].to(self.device), y[: self.progress.samples - total].to(self.device)
+                left = self.progress.samples - total
+                x, y = x[:left].to(self.device), y[:left].to(self.device)
                 right += int((self.present(x, gen)[0].argmax(1) == y).sum())
                 total += len(y)
                 if total >= self.progress.samples:
