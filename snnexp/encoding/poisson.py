@@ -23,7 +23,7 @@ def poisson_encode(x: Tensor, T: int, max_rate: float = 1.0, generator: torch.Ge
                          f"draw from torch.Generator(device=x.device)")
     p = (x * max_rate).clamp_(0, 1)
     u = torch.rand((T, *x.shape), generator=generator, device=x.device, dtype=x.dtype)
-    return (u < p).to(x.dtype)
+    return torch.lt(u, p, out=u)  # 1.0 where u < p, written over u (no bool tensor to convert)
 
 
 @dataclass(frozen=True)

@@ -27,44 +27,17 @@ from snnexp.errors import check
 from snnexp.learners.base import Learner, plain
 from snnexp.learners.evaluation import EncodingAndActivity
 from snnexp.learners.plastic import Plastic, Recorder, fixed_synapses, plastic_layers
-from snnexp.rules.stdp import STDPParams, apply_dw_, check_params, normalise_, stdp_sequence
+from snnexp.learners.progress import Progress
+from snnexp.rules.stdp import (STDPParams, apply_dw_, apply_rows_, check_params, normalise_, stdp_events,
+                               stdp_sequence)
 from snnexp.metrics.activity import ActivityMonitor
-from snnexp.models.base import ClassThresholds
-from snnexp.models.readouts import AssignedReadout
-from snnexp.viz.weights import plot_weights
+from snnexp.models.base import AdaptiveThresholds, ClassThresholds, EventDriven
+from snnexp.neurons.fused.inhibited_alif import LayerEvents
+from snnexp.learners.stdp_parts import best_sample_mask, readout_of, teacher_spikes, weight_plot  # noqa: F401
 
 log = logging.getLogger(__name__)
 
 WORKS_WITH = "learner=stdp works with model=diehl_cook (neuron=alif), model=wta, model=csnn and model=mlp (model.readout=spikes)"
-
-
-def teacher_spikes(y: Tensor, T: int, n_out: int, num_classes: int, spikes: int) -> Tensor:
-    """Teacher post spikes [T, N, n_out]: the neurons of class y (neuron j is class j // (n_out/K))
-    fire `spikes` times, evenly spaced over the T steps; all others stay silent."""
-    per_class = n_out // num_classes
-    times = torch.unique((torch.arange(min(spikes, T)) * T) // min(spikes, T))  # [k] steps
-    target = (torch.arange(n_out, device=y.device) // per_class).unsqueeze(0) == y.unsqueeze(1)  # [N, n_out]
-    out = torch.zeros(T, len(y), n_out, device=y.device)
-    out[times.to(y.device)] = target.to(out.dtype)
-    return out
-
-
-def best_sample_mask(post_seq: Tensor) -> Tensor:
-    """[1, N, C, 1...] mask: 1 for the sample in which each post neuron (channel) fired most, else 0.
-
-    With it, a neuron learns from one image per batch, as in one-by-one presentation, where its
-    raised threshold and changed weights make it lose the next images; without it, a neuron that
-    wins many images of a batch learns their blurred average.
-    """
-    counts = post_seq.sum(0)  # [T, N, C, ...] -> [N, C, ...]
-    counts = counts.flatten(2).sum(2) if counts.dim() > 2 else counts  # conv: per channel -> [N, C]
-    best = counts.argmax(0)  # [C]
-    mask = torch.zeros_like(counts).scatter_(0, best.unsqueeze(0), 1.0)  # [N, C]
-    return mask.view(1, *mask.shape, *([1] * (post_seq.dim() - 3)))
-
-
-def readout_of(model: torch.nn.Module) -> AssignedReadout | None:
-    return next((m for m in model.modules() if isinstance(m, AssignedReadout)), None)
 
 
 class STDP(EncodingAndActivity, Learner):
@@ -82,6 +55,10 @@ class STDP(EncodingAndActivity, Learner):
     `norm` wins). Logs val/test accuracy, train/val/test firing rates and test SynOps.
     With a model that carries its own rule (`model.plasticity`), `stdp`, `stdp_output`, `norm` and
     `teacher_spikes` are not used (`unused_keys`: setting them is refused, set the model's keys).
+    An `EventDriven` model (diehl_cook) runs its plastic layer as events (`run_events`) and learns
+    from them (`learn_events`: `stdp_events`, only the rows of neurons that spiked), equal to the
+    recorded dense path to rounding. `record_every` / `record_samples` (label-assignment models):
+    `Progress` rows of validation accuracy, winners and theta against training images seen.
     """
 
     name = "stdp"
@@ -98,6 +75,8 @@ class STDP(EncodingAndActivity, Learner):
         label_samples: int = 1000,
         one_sample_per_neuron: bool | None = None,
         punish_wrong: bool = False,
+        record_every: int | None = None,
+        record_samples: int = 1000,
         seed: int = 0,
     ):
         super().__init__(model, encoder, seed)
@@ -105,7 +84,7 @@ class STDP(EncodingAndActivity, Learner):
         self.save_hyperparameters(plain(dict(
             num_classes=int(num_classes), stdp=stdp, stdp_output=stdp_output, norm=norm, teacher_spikes=teacher_spikes,
             label_samples=label_samples, one_sample_per_neuron=one_sample_per_neuron, punish_wrong=punish_wrong,
-            seed=int(seed))), logger=False)
+            record_every=record_every, record_samples=record_samples, seed=int(seed))), logger=False)
         self.num_classes = int(num_classes)
         self.layers: list[Plastic] = plastic_layers(model)
         check(len(self.layers) > 0, "learner", "stdp", f"{type(model).__name__} has no STDP-capable layer "
@@ -145,18 +124,25 @@ class STDP(EncodingAndActivity, Learner):
                                         for s in ("train_", "val_", "test_")})
         self._monitor: ActivityMonitor | None = None
         self._labels_stale = self.readout is not None
+        # an event-driven model (diehl_cook) hands over its one plastic layer's spikes as events
+        self.events = isinstance(model, EventDriven) and len(self.layers) == 1 and self.readout is not None
+        check(record_every is None or int(record_every) >= 1, "learner.record_every", record_every,
+              "must be null (at the end of each epoch only) or >= 1 training images")
+        check(int(record_samples) >= 1, "learner.record_samples", record_samples, "must be >= 1 images")
+        self.progress = None if self.readout is None else Progress(
+            self.layers[-1].weight.shape[0], None if record_every is None else int(record_every), int(record_samples))
 
     def unused_keys(self) -> set[str]:
         unused = {"stdp", "stdp_output", "norm", "teacher_spikes"} if self.model.plasticity is not None else set()
         if self.readout is None:
-            unused.add("label_samples")  # no label assignment without an AssignedReadout
+            unused |= {"label_samples", "record_every", "record_samples"}  # no label assignment without a readout
         else:
             unused |= {"punish_wrong", "stdp_output", "teacher_spikes"}  # no taught output layer
         return unused
 
     def forward(self, x: Tensor, stage: str = "test") -> Tensor:
         """[N, ...] images -> [N, K] time-averaged class scores."""
-        return self.present(x, self.generator(stage))[0].mean(0)
+        return self.present(x, self.generator(stage))[0]
 
     @torch.no_grad()
     def present(self, x: Tensor, generator: torch.Generator, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -165,21 +151,25 @@ class STDP(EncodingAndActivity, Learner):
         With the model's `min_spikes` (Diehl & Cook's protocol), each sample whose last plastic layer
         fired fewer spikes is shown again with the encoder's rate raised by `rate_boost`, up to
         `max_boosts` times, learning from every presentation when training. Returns, from each
-        sample's last presentation, out_seq [T, N, K] and the last plastic layer's spike counts [N, n].
+        sample's last presentation, the time-averaged class scores [N, K] and the last plastic
+        layer's spike counts [N, n].
         """
         encoder, idx = self.encoder, torch.arange(len(x), device=x.device)
-        out_seq = counts = None
+        scores = counts = None
         for boost in range(self.max_boosts + 1):
             x_seq = encoder(x[idx], generator=generator)  # [T, n, ...]
-            with Recorder(self.layers if y is not None else self.layers[-1:], x_seq.shape[0]) as rec:
-                out = self.model(x_seq)
-            if y is not None:
-                self.learn(rec, y[idx], x_seq.shape[0], log=boost == 0)
-            c = rec.pre_post(self.layers[-1])[1].sum(0).flatten(1)  # [T, n, ...] -> [n, neurons]
-            if out_seq is None:
-                out_seq, counts = out, c
+            if self.events:
+                out, c = self._run_events(x_seq, y if y is None else y[idx], log=boost == 0)
             else:
-                out_seq[:, idx], counts[idx] = out, c
+                with Recorder(self.layers if y is not None else self.layers[-1:], x_seq.shape[0]) as rec:
+                    out = self.model(x_seq).mean(0)  # [T, n, K] -> [n, K]
+                if y is not None:
+                    self.learn(rec, y[idx], x_seq.shape[0], log=boost == 0)
+                c = rec.pre_post(self.layers[-1])[1].sum(0).flatten(1)  # [T, n, ...] -> [n, neurons]
+            if scores is None:
+                scores, counts = out, c
+            else:
+                scores[idx], counts[idx] = out, c
             if self.min_spikes is None or boost == self.max_boosts:
                 break
             weak = c.sum(1) < self.min_spikes
@@ -187,7 +177,22 @@ class STDP(EncodingAndActivity, Learner):
                 break
             idx = idx[weak]
             encoder = dataclasses.replace(encoder, max_rate=min(encoder.max_rate + self.rate_boost, 1.0))
-        return out_seq, counts
+        return scores, counts
+
+    def _run_events(self, x_seq: Tensor, y: Tensor | None, log: bool) -> tuple[Tensor, Tensor]:
+        """An event-driven model's run (`EventDriven`): scores [n, K] and counts [n, neurons]; with `y`
+        one STDP update from the events; while evaluating, its spikes and SynOps go to the monitor."""
+        events = self.model.run_events(x_seq)
+        T = x_seq.shape[0]
+        if y is not None:
+            self.learn_events(x_seq.flatten(2), events, log)
+        elif self._monitor is not None:
+            layer = self.layers[0]
+            name = next(k for k, m in self._monitor.neurons.items() if m is layer.neuron)
+            self._monitor.add_spikes(name, events.counts.sum(dtype=torch.float64), events.t.numel(),
+                                     T * events.counts.numel())
+            self._monitor.add_synapse(layer.synapse, x_seq)
+        return self.readout(events.counts) / T, events.counts  # mean over t of the readout of s_t
 
     # -- training: one STDP update per batch ---------------------------------------------------
     def on_train_start(self) -> None:
@@ -210,11 +215,54 @@ class STDP(EncodingAndActivity, Learner):
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, y = batch
-        out = self.present(x, self.generator("train"), y)[0].mean(0)
+        out, counts = self.present(x, self.generator("train"), y)
         if self.readout is None:
             self.acc["train_"](out, y)
             self.log("train/acc", self.acc["train_"], on_step=False, on_epoch=True, batch_size=len(y))
         self._labels_stale = self.readout is not None
+        if self.progress is not None:
+            self.progress.note_training(counts)
+            if self.progress.due():
+                self.record_progress()
+
+    def on_train_epoch_end(self) -> None:
+        if self.progress is not None and self.progress.seen > 0 and not self._recorded_at_end():
+            self.record_progress()
+
+    def _recorded_at_end(self) -> bool:
+        return bool(self.progress.rows) and self.progress.rows[-1]["images"] == self.progress.seen
+
+    @torch.no_grad()
+    def record_progress(self) -> None:
+        """`Progress.record`: label from `record_samples` training images, classify as many validation
+        images (no plasticity), log the row with step = training images seen. Needs a validation split."""
+        dm = self.trainer.datamodule
+        if dm is None or dm.split_sizes().get("val", 0) == 0:
+            check(self.progress.every is None, "learner.record_every", self.progress.every,
+                  "needs a validation split to measure accuracy on: set dataset.val_fraction > 0")
+            return  # the end-of-epoch row needs one too; without it the wins and theta still get plotted
+        label_samples, self.label_samples = self.label_samples, self.progress.samples
+        was_training = self.model.training
+        try:
+            self.assign_labels()
+            self.model.eval()
+            gen = torch.Generator(device=self.device).manual_seed(self.seed + 4)  # the same spikes every row
+            right = total = 0
+            for x, y in dm.val_dataloader():
+                left = self.progress.samples - total
+                x, y = x[:left].to(self.device), y[:left].to(self.device)
+                right += int((self.present(x, gen)[0].argmax(1) == y).sum())
+                total += len(y)
+                if total >= self.progress.samples:
+                    break
+        finally:
+            self.label_samples = label_samples
+            self.model.train(was_training)
+        theta = self.model.thresholds() if isinstance(self.model, AdaptiveThresholds) else None
+        row = self.progress.record(right / max(total, 1), theta)
+        for logger in self.loggers:
+            logger.log_metrics({f"progress/{k}": v for k, v in row.items() if k != "images"}, step=int(row["images"]))
+        self._labels_stale = True
 
     @torch.no_grad()
     def learn(self, rec: Recorder, y: Tensor, T: int, log: bool = True) -> None:
@@ -235,6 +283,22 @@ class STDP(EncodingAndActivity, Learner):
             apply_dw_(layer.weight, dw, rule)
             if self.norm is not None:
                 normalise_(layer.weight, self.norm, rule.w_max, cap=self.norm_cap)
+
+    @torch.no_grad()
+    def learn_events(self, pre_seq: Tensor, events: LayerEvents, log: bool = True) -> None:
+        """`learn` for an event-driven model's one (unsupervised) layer: pre_seq [T, N, in], its post events."""
+        layer, (t, b, j) = self.layers[0], events[1:4]
+        if log:
+            n_slots = pre_seq.shape[0] * events.counts.numel()
+            self.log(f"train/rate/{layer.name}", t.numel() / n_slots, on_step=False, on_epoch=True,
+                     batch_size=pre_seq.shape[1])
+        if self.one_sample_per_neuron:  # the events of each neuron's best sample (`best_sample_mask`)
+            keep = b == events.counts.argmax(0).index_select(0, j)
+            t, b, j = t[keep], b[keep], j[keep]
+        rows, dw_rows = stdp_events(pre_seq, t, b, j, layer.weight, self.rule)
+        apply_rows_(layer.weight, rows, dw_rows, self.rule)
+        if self.norm is not None:
+            normalise_(layer.weight, self.norm, self.rule.w_max, cap=self.norm_cap)
 
     def configure_optimizers(self):
         return None  # STDP: no optimizer
@@ -300,21 +364,13 @@ class STDP(EncodingAndActivity, Learner):
             out["stdp/unassigned"] = int((a < 0).sum())
         if isinstance(self.model, ClassThresholds):
             out["stdp/class_thresholds"] = [round(float(t), 4) for t in self.model.class_thresholds()]
+        if self.progress is not None:
+            out.update(self.progress.results())
         return out
 
     def extra_plots(self, run_dir: Path) -> list[Path]:
-        return [weight_plot(self.model, self.layers[0], run_dir, self.num_classes, self.readout)]
-
-
-def weight_plot(model: torch.nn.Module, layer: Plastic, run_dir: Path, num_classes: int,
-                readout: AssignedReadout | None = None) -> Path:
-    """plots/weights.png for the first plastic layer, each tile titled with its class when known."""
-    w = layer.weight.detach().cpu()
-    labels = None
-    if readout is not None:
-        labels = [str(int(c)) if c >= 0 else "-" for c in readout.assignments.cpu()]
-    elif layer.is_output:
-        per_class = w.shape[0] // num_classes
-        labels = [str(j // per_class) for j in range(w.shape[0])]
-    in_shape = getattr(model, "in_shape", None)
-    return plot_weights(w, run_dir / "plots" / "weights.png", in_shape=in_shape, labels=labels)
+        plots = [weight_plot(self.model, self.layers[0], run_dir, self.num_classes, self.readout)]
+        if self.progress is not None:
+            theta = self.model.thresholds() if isinstance(self.model, AdaptiveThresholds) else None
+            plots += self.progress.plots(run_dir, theta)
+        return plots

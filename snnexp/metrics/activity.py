@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from snnexp.metrics.synops import is_spikes
 from snnexp.models.base import SpikingModel
-from snnexp.network import Network, Node, Role
+from snnexp.network import Network, Role, kind_of
 
 
 class ActivityMonitor:
@@ -54,7 +54,7 @@ class ActivityMonitor:
         for name, m in self.neurons.items():
             self.handles.append(m.register_forward_hook(self._neuron_hook(name)))
         for node in self.synapses:
-            self.handles.append(node.module.register_forward_hook(self._synapse_hook(node)))
+            self.handles.append(node.module.register_forward_hook(self._synapse_hook))
         return self
 
     def __exit__(self, *exc) -> None:
@@ -65,20 +65,28 @@ class ActivityMonitor:
     def _neuron_hook(self, name: str):
         def hook(module, inputs, s: Tensor) -> None:
             s = s.detach()
-            self.spikes[name] = self.spikes[name] + s.sum(dtype=torch.float64)
-            self.nonzero[name] = self.nonzero[name] + torch.count_nonzero(s)
-            self.slots[name] += s.numel()
+            self.add_spikes(name, s.sum(dtype=torch.float64), torch.count_nonzero(s), s.numel())
         return hook
 
-    def _synapse_hook(self, node: Node):
-        def hook(module, inputs, output) -> None:
-            x = inputs[0].detach()
-            ops = node.kind.synops(module, x)
-            spikes = is_spikes(x)
-            self.acs = self.acs + torch.where(spikes, ops, torch.zeros_like(ops))
-            self.macs = self.macs + torch.where(spikes, torch.zeros_like(ops), ops)
-            self.dense += node.kind.dense_ops(module, tuple(x.shape))
-        return hook
+    def _synapse_hook(self, module, inputs, output) -> None:
+        self.add_synapse(module, inputs[0])
+
+    def add_spikes(self, name: str, spikes: Tensor, nonzero: Tensor | int, slots: int) -> None:
+        """Count a layer's output without a hook (an event-driven run): its spike total, nonzero
+        outputs and neuron-steps (slots)."""
+        self.spikes[name] = self.spikes[name] + spikes
+        self.nonzero[name] = self.nonzero[name] + nonzero
+        self.slots[name] += slots
+
+    def add_synapse(self, module: nn.Module, x: Tensor) -> None:
+        """Count the synaptic operations of `module` (a synapse: its kind counts them) on its input x."""
+        x = x.detach()
+        kind = kind_of(module)
+        ops = kind.synops(module, x)
+        spikes = is_spikes(x)
+        self.acs = self.acs + torch.where(spikes, ops, torch.zeros_like(ops))
+        self.macs = self.macs + torch.where(spikes, torch.zeros_like(ops), ops)
+        self.dense += kind.dense_ops(module, tuple(x.shape))
 
     @property
     def synops(self) -> Any:

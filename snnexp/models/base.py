@@ -7,7 +7,7 @@ holds layers and knows nothing of training. Neurons come from a factory (the
 from __future__ import annotations
 
 import math
-from typing import Callable, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Callable, ClassVar, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -18,6 +18,9 @@ from snnexp.network.layers import Voting
 from snnexp.neurons.base import Stepped, SpikingNeuron, end_sequences, reset_states, set_step_mode
 from snnexp.neurons.li import LI
 from snnexp.rules.stdp import Plasticity
+
+if TYPE_CHECKING:
+    from snnexp.neurons.fused.inhibited_alif import LayerEvents
 
 READOUTS = ("spikes", "membrane")
 NeuronFactory = Callable[..., SpikingNeuron]
@@ -82,6 +85,24 @@ class ClassThresholds(Protocol):
 
     def class_thresholds(self) -> Tensor:
         """[K] the thresholds in use."""
+
+
+@runtime_checkable
+class EventDriven(Protocol):
+    """A model with one plastic layer that runs it as events (diehl_cook): STDP reads the events
+    instead of recording [T, N, n] spikes through hooks."""
+
+    def run_events(self, x_seq: Tensor) -> "LayerEvents":
+        """x_seq [T, N, *in_shape] -> the plastic layer's spikes as events (neurons' homeostasis booked
+        in training mode, as a forward call would)."""
+
+
+@runtime_checkable
+class AdaptiveThresholds(Protocol):
+    """A model whose neurons keep a threshold increase across samples (diehl_cook's theta)."""
+
+    def thresholds(self) -> Tensor:
+        """[n] each neuron's threshold increase (theta) carried from sample to sample."""
 
 
 def readout_layer(readout: str, neuron: NeuronFactory, readout_tau: float) -> nn.Module:

@@ -5,13 +5,14 @@ import math
 from typing import Any, Mapping, Sequence
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from snnexp.errors import check
 from snnexp.rules.stdp import Plasticity, STDPParams, check_params, init_weights_, normalise_
 from snnexp.models.base import NeuronFactory, SpikingModel
 from snnexp.models.readouts import AssignedReadout
 from snnexp.neurons.alif import ALIF
+from snnexp.neurons.fused.inhibited_alif import LayerEvents, events_of, inhibited_alif_events, supports
 from snnexp.neurons.inhibition import LateralInhibition
 
 
@@ -31,6 +32,9 @@ class DiehlCook(SpikingModel):
     min_spikes / rate_boost / max_boosts: the paper's presentation protocol (a sample that makes the
     excitatory layer fire fewer than min_spikes spikes is shown again at a higher input rate; the
     paper: 5 spikes, +32 Hz, i.e. +0.032 per 1 ms step); null: every sample is shown once.
+    `event_driven`: `run_events` drives the excitatory layer from the active inputs only (C++ kernel,
+    `snnexp.neurons.fused.inhibited_alif`; on the CPU without k_wta); false: the dense layers
+    (x @ W.T, then the step functions), the reference it equals up to the synapse's summation order.
     """
 
     learners = ("stdp",)
@@ -55,6 +59,7 @@ class DiehlCook(SpikingModel):
         rate_boost: float = 0.032,
         max_boosts: int = 20,
         step_mode: str = "m",
+        event_driven: bool = True,
         seed: int = 0,
     ):
         check(int(n_neurons) >= 1, "model.n_neurons", n_neurons, "must be >= 1 (the paper: 100, 400, 1600, 6400)")
@@ -79,6 +84,7 @@ class DiehlCook(SpikingModel):
                   AssignedReadout(n, num_classes, prediction)]
         super().__init__(layers, step_mode, "spikes")
         self.in_shape = tuple(int(d) for d in in_shape)
+        self.event_driven = bool(event_driven)
 
     @property
     def synapse(self) -> nn.Linear:
@@ -94,3 +100,23 @@ class DiehlCook(SpikingModel):
 
     def spiking_layers(self) -> dict[str, nn.Module]:
         return {"exc": self.excitatory}
+
+    def thresholds(self) -> Tensor:
+        """[n] the excitatory neurons' theta, carried across samples (`AdaptiveThresholds`)."""
+        return self.excitatory.neuron.theta_rest
+
+    def run_events(self, x_seq: Tensor) -> LayerEvents:
+        """x_seq [T, N, *in_shape] -> the excitatory layer's spikes as events (`EventDriven`).
+
+        In training mode the excitatory neurons book the sequence (theta's homeostasis) as in `forward`.
+        No module is called, so no forward hook sees the run (the learner counts its activity).
+        """
+        x = x_seq.flatten(2)  # [T, N, *in_shape] -> [T, N, in]
+        if self.event_driven and supports(x, self.excitatory):
+            events = inhibited_alif_events(x, self.synapse.weight, self.excitatory)
+            self.excitatory.neuron.homeostasis(events.state, x.shape[0])  # a no-op in eval mode
+            return events
+        drive = nn.functional.linear(x, self.synapse.weight)  # the dense reference: [T, N, in] -> [T, N, n]
+        s_seq, state = self.excitatory.run_loop(drive, self.excitatory.initial_state(drive[0]))
+        self.excitatory.neuron.homeostasis(state.inner, x.shape[0])
+        return events_of(s_seq, state.inner)

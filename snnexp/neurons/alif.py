@@ -46,8 +46,8 @@ class ALIF(SpikingNeuron):
     """ALIF layer (`alif_step`). theta starts each sequence at the `theta_rest` buffer (0 at first).
 
     persistent_theta=True keeps theta across samples as homeostasis (Diehl & Cook): at the end of
-    each sequence run in training mode the increments of all samples in the batch are added to
-    `theta_rest` (as if the samples came one after another); a sequence run in eval mode leaves it
+    each sequence run in training mode `theta_rest` decays over all the batch's samples and their
+    increments are added (as if the samples came one after another); a sequence run in eval mode leaves it
     as it is. The end of a sequence is the end of `run` (multi-step) or, in single-step mode, the
     model's `end_sequence()` call after its last step, so the booking uses the mode the sequence
     ran in. `theta_rest` has one value per neuron and needs `features` (the layer's size) up front.
@@ -102,12 +102,14 @@ class ALIF(SpikingNeuron):
 
     @torch.no_grad()
     def homeostasis(self, state: ALIFState, steps: int) -> None:
-        """Homeostasis: theta_rest += sum over samples of (theta_T - theta_rest decayed over the sequence)."""
+        """Homeostasis, as if the N samples of the batch came one after another: theta_rest decays over
+        N sequences of `steps` steps, and each sample adds its increments (theta_T - theta_rest decayed
+        over one sequence). (The increments' own decay during the later samples is left out.)"""
         if not (self.persistent_theta and self.training):
             return
-        base = self.theta_rest * math.exp(-steps / self.tau_theta)
-        gain = (state.theta.detach() - base).flatten(0, -2).sum(0)  # [N, features] -> [features]
-        self.theta_rest.copy_(base + gain)
+        theta = state.theta.detach().flatten(0, -2)  # [N, features]
+        gain = (theta - self.theta_rest * math.exp(-steps / self.tau_theta)).sum(0)  # [features]
+        self.theta_rest.copy_(self.theta_rest * math.exp(-theta.shape[0] * steps / self.tau_theta) + gain)
 
     def extra_repr(self) -> str:
         return (f"tau={float(self.tau):g}, tau_theta={self.tau_theta:g}, theta_plus={self.theta_plus:g}, "

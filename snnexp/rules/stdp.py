@@ -29,6 +29,7 @@ from torch import Tensor
 from torch.nn.grad import conv2d_weight
 
 from snnexp.errors import check
+from snnexp.neurons.fused.dispatch import available
 
 INITS = ("uniform", "normal")
 REDUCES = ("sum", "mean")
@@ -182,6 +183,44 @@ def stdp_sequence(pre_seq: Tensor, post_seq: Tensor, w: Tensor, p: STDPParams, c
     pot = outer_sum(post, tr_pre.flatten(0, 1).index_select(0, active), w.shape, conv)
     dep = outer_sum(post, fut_pre.flatten(0, 1).index_select(0, active), w.shape, conv)
     return ((p.lr_post * up) * pot - (p.lr_pre * down) * dep) / _sharing(post_seq[0], p)
+
+
+def stdp_events(pre_seq: Tensor, t: Tensor, b: Tensor, j: Tensor, w: Tensor, p: STDPParams) -> tuple[Tensor, Tensor]:
+    """`stdp_sequence` of a Linear synapse from its post spikes as events: (rows [R], dw_rows [R, in]).
+
+    pre_seq [T, N, in]; post spike e at step t[e] of sample b[e] by neuron j[e] (int64 [E]). Only
+    the R neurons that spiked change: dw[rows] = dw_rows, every other row of dw is 0. Each spike
+    adds its frame's pre trace (potentiation) and anti-causal pre trace (depression) to its
+    neuron's row, which is `stdp_sequence`'s product summed in another order (equal to rounding).
+    """
+    rows, which = torch.unique(j, return_inverse=True)  # [R], [E]: each spike's row among the R
+    if rows.numel() == 0:
+        return rows, w.new_zeros(0, w.shape[1])
+    frames, at = torch.unique(t * pre_seq.shape[1] + b, return_inverse=True)  # [F] frames of [T*N], [E]
+    tr_pre, fut_pre = traces_at(pre_seq, frames // pre_seq.shape[1], frames % pre_seq.shape[1], p)  # [F, in]
+    pot = w.new_zeros(rows.numel(), w.shape[1]).index_add_(0, which, tr_pre.index_select(0, at).to(w.dtype))
+    dep = w.new_zeros(rows.numel(), w.shape[1]).index_add_(0, which, fut_pre.index_select(0, at).to(w.dtype))
+    up, down = bound_factors(w.index_select(0, rows), p)
+    sharing = 1.0 if p.reduce == "sum" else float(pre_seq.shape[1])  # N post neurons share a Linear weight
+    return rows, ((p.lr_post * up) * pot - (p.lr_pre * down) * dep) / sharing
+
+
+def traces_at(pre_seq: Tensor, t: Tensor, b: Tensor, p: STDPParams) -> tuple[Tensor, Tensor]:
+    """(`trace_seq` with tau_pre, `future_trace_seq` with tau_post) of pre_seq [T, N, in] at the frames
+    (t[f], b[f]) only: two [F, in]. On the CPU a C++ kernel walks only the samples asked for."""
+    if pre_seq.device.type == "cpu" and pre_seq.dtype in (torch.float32, torch.float64) and available("cpu"):
+        tr, fut = torch.ops.snnexp_fused.pre_traces_at(pre_seq, t, b, math.exp(-1 / p.tau_pre),
+                                                       math.exp(-1 / p.tau_post))
+        return tr, fut
+    frames = t * pre_seq.shape[1] + b  # [F] indices into [T*N, in]
+    return (trace_seq(pre_seq, p.tau_pre).flatten(0, 1).index_select(0, frames),
+            future_trace_seq(pre_seq, p.tau_post).flatten(0, 1).index_select(0, frames))
+
+
+@torch.no_grad()
+def apply_rows_(w: Tensor, rows: Tensor, dw_rows: Tensor, p: STDPParams) -> Tensor:
+    """`apply_dw_` of the dw that is dw_rows at `rows` and 0 elsewhere (w[rows] += dw_rows, then clamp), in place."""
+    return w.index_add_(0, rows, dw_rows.to(w.dtype)).clamp_(p.w_min, p.w_max)
 
 
 @torch.no_grad()

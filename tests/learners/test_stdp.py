@@ -162,7 +162,7 @@ def test_weak_samples_are_shown_again_at_a_higher_rate():
     assert c1.sum(1).tolist()[:3] == [0, 0, 0]
     assert (c2.sum(1) >= 2).all()  # every sample was shown until it drove the layer (the dim ones at 0.8 or 1.0)
     bright = c1.sum(1) >= 2
-    assert torch.equal(c2[bright], c1[bright]) and torch.equal(out2[:, bright], out1[:, bright])
+    assert torch.equal(c2[bright], c1[bright]) and torch.equal(out2[bright], out1[bright])
 
 
 def test_rate_boost_needs_a_rate_code():
@@ -191,3 +191,110 @@ def test_labels_come_from_the_first_label_samples_training_images_in_one_buffer(
     counts = torch.cat([learner.present(xb, gen)[1] for xb in (x[0:5], x[5:10], x[10:15], x[15:17])])
     expected, _ = assign_labels(counts, y[:17], 10)
     assert counts.sum() > 0 and torch.equal(learner.readout.assignments, expected)
+
+
+def _dense_present(learner, x, gen, y=None):
+    """The learner's presentation before the event path (c61ea8e): the model's dense forward recorded
+    by hooks, `learn` (best_sample_mask, stdp_sequence), the same re-presentation protocol."""
+    import dataclasses
+
+    from snnexp.learners.plastic import Recorder
+
+    encoder, idx, counts = learner.encoder, torch.arange(len(x)), None
+    for boost in range(learner.max_boosts + 1):
+        x_seq = encoder(x[idx], generator=gen)
+        with Recorder(learner.layers, x_seq.shape[0]) as rec:
+            learner.model(x_seq)
+        if y is not None:
+            learner.learn(rec, y[idx], x_seq.shape[0], log=False)
+        c = rec.pre_post(learner.layers[-1])[1].sum(0)
+        if counts is None:
+            counts = c
+        else:
+            counts[idx] = c
+        if learner.min_spikes is None or boost == learner.max_boosts:
+            break
+        weak = c.sum(1) < learner.min_spikes
+        if not weak.any():
+            break
+        idx = idx[weak]
+        encoder = dataclasses.replace(encoder, max_rate=min(encoder.max_rate + learner.rate_boost, 1.0))
+    return counts
+
+
+@pytest.mark.parametrize("min_spikes", [None, 3])
+def test_event_driven_training_equals_the_dense_recorded_path(min_spikes):
+    """Three training batches through the event path (C++ layer, STDP from events) give the spikes,
+    theta and weights of the dense path (forward + hooks + stdp_sequence): weights equal to rounding."""
+    from snnexp.neurons.fused.dispatch import available
+
+    if not available("cpu"):
+        pytest.skip("no C++ compiler here")
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(3, 8, 1, 8, 8, generator=g), torch.randint(0, 10, (3, 8), generator=g)
+    fast = STDP(_diehl_cook(min_spikes=min_spikes, rate_boost=0.2, max_boosts=3), Poisson(T=80, max_rate=0.3), 10)
+    dense = STDP(_diehl_cook(min_spikes=min_spikes, rate_boost=0.2, max_boosts=3), Poisson(T=80, max_rate=0.3), 10)
+    assert fast.events and torch.equal(fast.model.synapse.weight, dense.model.synapse.weight)
+    g_fast, g_dense = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    for xb, yb in zip(x, y):
+        c_fast = fast.present(xb, g_fast, yb)[1]
+        c_dense = _dense_present(dense, xb, g_dense, yb)
+        assert torch.equal(c_fast, c_dense) and c_fast.sum() > 0
+        w_fast, w_dense = fast.model.synapse.weight, dense.model.synapse.weight
+        assert torch.allclose(w_fast, w_dense, rtol=0, atol=1e-6)
+        assert torch.equal(fast.model.excitatory.neuron.theta_rest, dense.model.excitatory.neuron.theta_rest)
+    assert not torch.equal(w_fast, _diehl_cook().synapse.weight)  # it learnt something
+
+
+def test_event_driven_evaluation_counts_activity_as_the_hooks_do():
+    """While evaluating, the event path reports the spikes and SynOps that the monitor's hooks count
+    on the dense forward of the same input."""
+    from snnexp.metrics.activity import ActivityMonitor
+
+    x = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    learner = STDP(_diehl_cook(), Poisson(T=50, max_rate=0.4), 10)
+    learner.model.eval()
+    learner._monitor = ActivityMonitor(learner.model).__enter__()
+    learner.present(x, torch.Generator().manual_seed(3))
+    got = learner._monitor.compute()
+    learner._monitor.__exit__()
+    with ActivityMonitor(learner.model) as hooks, torch.no_grad():
+        learner.model(Poisson(T=50, max_rate=0.4)(x, generator=torch.Generator().manual_seed(3)))
+    want = hooks.compute()
+    assert want["rate/exc"] > 0 and want["synops"] > 0
+    for key in ("rate/exc", "synops", "synops/dense", "activation_sparsity"):
+        assert torch.allclose(got[key], want[key]), key
+
+
+def test_progress_is_recorded_against_images_seen(tmp_path):
+    """learner.record_every: rows of validation accuracy, winners and theta every so many training images
+    (and at the epoch's end) in results.json, metrics.csv (step = images seen) and plots/progress.png."""
+    import csv
+    import json
+
+    from tests.conftest import run_cli
+
+    run_cli(["experiment=diehl_cook_2015_quick", "dataset=digits", "T=60", "encoding.max_rate=0.5", "model.n_neurons=20",
+             "dataset.batch_size=20", "dataset.limit_train=100", "dataset.limit_val=40", "dataset.limit_test=40",
+             "learner.label_samples=60", "learner.record_every=40", "learner.record_samples=30", "logger=none",
+             "trainer.enable_progress_bar=false", "deploy.num_threads=1"], run_dir=tmp_path)
+    results = json.loads((tmp_path / "results.json").read_text())
+    rows = results["stdp/progress"]
+    assert [r["images"] for r in rows] == [40, 80, 100]
+    assert all(0 <= r["val_acc"] <= 1 and r["winners_ever"] >= r["winners_recent"] for r in rows)
+    assert rows[-1]["winners_ever"] == results["stdp/winners_ever"] > 0
+    assert rows[-1]["theta_max"] >= rows[-1]["theta_p90"] >= rows[-1]["theta_p10"] >= 0
+    with open(tmp_path / "metrics.csv", newline="") as f:
+        steps = [int(r["step"]) for r in csv.DictReader(f) if r.get("progress/val_acc")]
+    assert steps == [40, 80, 100]
+    assert (tmp_path / "plots" / "progress.png").exists() and (tmp_path / "plots" / "neurons.png").exists()
+
+
+def test_record_every_needs_a_validation_split(tmp_path):
+    from tests.conftest import run_cli
+
+    proc = run_cli(["experiment=diehl_cook_2015_quick", "dataset=digits", "T=10", "model.n_neurons=5",
+                    "dataset.val_fraction=0", "dataset.limit_val=null", "dataset.limit_train=40", "dataset.limit_test=20",
+                    "dataset.batch_size=20", "learner.record_every=20", "logger=none", "trainer.limit_val_batches=0",
+                    "trainer.enable_progress_bar=false", "deploy.num_threads=1"], run_dir=tmp_path, check=False)
+    assert proc.returncode == 2 and "learner.record_every" in proc.stderr

@@ -67,6 +67,21 @@ def test_persistent_theta_accumulates_in_training_only():
     assert torch.equal(n.theta_rest, before)
 
 
+def test_a_batch_decays_theta_over_all_its_samples_as_if_shown_one_after_another():
+    """A silent batch of N samples of T steps decays theta_rest by exp(-N T / tau_theta), as N sequences
+    one after another would (it used to decay by exp(-T / tau_theta) per batch, whatever N)."""
+    n = ALIF(tau=2.0, tau_theta=100.0, theta_plus=0.1, persistent_theta=True, features=2, v_threshold=50.0)
+    one = ALIF(tau=2.0, tau_theta=100.0, theta_plus=0.1, persistent_theta=True, features=2, v_threshold=50.0)
+    n.theta_rest.fill_(3.0)
+    one.theta_rest.fill_(3.0)
+    x = torch.zeros(10, 4, 2)  # 4 samples of 10 steps, no spike
+    n(x)
+    for b in range(4):
+        one(x[:, b:b + 1])
+    assert torch.allclose(n.theta_rest, torch.full((2,), 3.0 * math.exp(-40 / 100.0)))
+    assert torch.allclose(n.theta_rest, one.theta_rest)
+
+
 def test_gradient_flows_through_the_surrogate():
     x = torch.full((4, 1, 3), 1.5, requires_grad=True)
     ALIF(tau=2.0)(x).sum().backward()

@@ -129,3 +129,39 @@ def test_invalid_params_name_their_key():
         check_params(STDPParams(w_min=1.0, w_max=0.0))
     with pytest.raises(ConfigError, match=r"learner\.stdp\.reduce"):
         check_params(STDPParams(reduce="max"))
+
+
+@pytest.mark.parametrize("p", [P, P._replace(mu=1.0, reduce="mean")])
+@pytest.mark.parametrize("kernel", [True, False])
+def test_stdp_of_events_equals_the_dense_sequence(p, kernel, monkeypatch):
+    """stdp_events (only the neurons that spiked, traces at their spike frames) = stdp_sequence of the
+    same spikes as a dense [T, N, n] tensor, to rounding; rows of silent neurons do not change."""
+    from snnexp.neurons.fused.dispatch import available
+    from snnexp.rules import stdp as rules
+    from snnexp.rules.stdp import stdp_events
+
+    if kernel and not available("cpu"):
+        pytest.skip("no C++ compiler here")
+    if not kernel:
+        monkeypatch.setattr(rules, "available", lambda kind: False)
+    g = torch.Generator().manual_seed(0)
+    T, N, n_in, n = 30, 4, 12, 9
+    pre = (torch.rand(T, N, n_in, generator=g, dtype=torch.float64) < 0.3).double()
+    post = (torch.rand(T, N, n, generator=g, dtype=torch.float64) < 0.05).double()
+    post[:, :, 3] = 0  # a silent neuron
+    w = torch.rand(n, n_in, generator=g, dtype=torch.float64)
+    b, t, j = post.transpose(0, 1).nonzero(as_tuple=True)
+    rows, dw_rows = stdp_events(pre, t, b, j, w, p)
+    dense = stdp_sequence(pre, post, w, p)
+    dw = torch.zeros_like(w).index_copy_(0, rows, dw_rows)
+    assert 3 not in rows.tolist() and dense.abs().sum() > 0
+    assert torch.allclose(dw, dense, rtol=1e-12, atol=1e-12)
+
+
+def test_apply_rows_equals_apply_dw_of_the_dense_change():
+    from snnexp.rules.stdp import apply_rows_
+
+    w = torch.rand(5, 6, generator=torch.Generator().manual_seed(1))
+    rows, dw_rows = torch.tensor([1, 3]), torch.randn(2, 6, generator=torch.Generator().manual_seed(2))
+    dense = torch.zeros_like(w).index_copy_(0, rows, dw_rows)
+    assert torch.equal(apply_rows_(w.clone(), rows, dw_rows, P), apply_dw_(w.clone(), dense, P))

@@ -1,4 +1,4 @@
-"""Compile leaky_fire.cpp and max_pool.cpp (and their shared pool_rows.h) with the machine's C++ compiler on first use, and cache the library.
+"""Compile leaky_fire.cpp, max_pool.cpp, inhibited_alif.cpp, pre_traces.cpp (and the shared pool_rows.h) with the machine's C++ compiler on first use, and cache the library.
 
 No ninja and no pybind11: one g++ call against torch's headers, the result registered with
 `torch.ops.load_library` as `torch.ops.snnexp_fused.*`. The cache key holds the source, the
@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 log = logging.getLogger(__name__)
-SOURCES = [Path(__file__).with_name(name) for name in ("leaky_fire.cpp", "max_pool.cpp")]  # one library
+SOURCES = [Path(__file__).with_name(name) for name in ("leaky_fire.cpp", "max_pool.cpp", "inhibited_alif.cpp", "pre_traces.cpp")]  # one library
 HEADERS = [Path(__file__).with_name("pool_rows.h")]  # included by both: part of the cache key
 # -fno-trapping-math: without it GCC keeps a branch for every `h >= th ? ... : ...` (a compare
 # may raise a floating-point exception flag, so it is not if-converted): the soft-reset loops

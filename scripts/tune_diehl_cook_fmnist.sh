@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# How diehl_cook_2015_fmnist's settings were chosen: short runs on a subset of Fashion-MNIST's training
+# images, scored on the validation split held out of them (learner.record_*: labels from 3,000 training
+# images, accuracy on 3,000 validation images at the end), never on the test set. Each setting gives every
+# value it changes, so the preset's own values do not matter. Runs one after another on 1 thread:
+#   bash scripts/tune_diehl_cook_fmnist.sh OUT_DIR [N_NEURONS] [TRAIN_IMAGES]
+# Prints one line per setting: its val_acc, neurons that ever won, images/s.
+set -euo pipefail
+out=$1; n=${2:-400}; train=${3:-10000}
+root=$(cd "$(dirname "$0")/.." && pwd)
+python=${PYTHON:-$root/.venv/bin/python}
+export OMP_NUM_THREADS=1
+common=(experiment=diehl_cook_2015_fmnist model.n_neurons=$n dataset.val_fraction=0.1 dataset.limit_train=$train
+        dataset.limit_test=100 learner.label_samples=100 learner.record_every=null learner.record_samples=3000
+        deploy.num_threads=1 logger=none trainer.enable_progress_bar=false)
+paper=(T=350 encoding.max_rate=0.06375 model.norm=78.4 model.inhibition=120 model.exc.theta_plus=0.05
+       model.exc.tau_theta=1e7 model.min_spikes=null)
+# the best runs of BindsNET's Fashion-MNIST sweep: 2x rate for 250 ms, norm 100, inhibition 250, theta_plus 0.5
+# forgotten over 1e6 steps, up to 3 re-presentations with the input doubled
+bindsnet=(T=250 encoding.max_rate=0.1275 model.norm=100 model.inhibition=250 model.exc.theta_plus=0.5
+          model.exc.tau_theta=1e6 model.min_spikes=5 model.rate_boost=0.1275 model.max_boosts=3)
+declare -A settings=(
+  [paper]="${paper[*]}"
+  [bindsnet]="${bindsnet[*]}"
+  [bindsnet_theta_small]="${bindsnet[*]} model.exc.theta_plus=0.05 model.exc.tau_theta=1e7"
+  [bindsnet_norm125]="${bindsnet[*]} model.norm=125"
+  [paper_batch10]="${paper[*]} dataset.batch_size=10"
+  [paper_theta]="${paper[*]} model.exc.theta_plus=0.5 model.exc.tau_theta=1e6"
+  [paper_T250_x2]="${paper[*]} T=250 encoding.max_rate=0.1275"
+  [paper_norm100]="${paper[*]} model.norm=100"
+)
+for name in ${SETTINGS:-paper bindsnet bindsnet_theta_small bindsnet_norm125 paper_batch10 paper_theta paper_T250_x2 paper_norm100}; do
+  dir=$out/n${n}_${name}
+  (cd "$root" && PYTHONPATH=$root "$python" run.py "${common[@]}" ${settings[$name]} hydra.run.dir="$dir" > "$dir.log" 2>&1) \
+    || { echo "$name failed, see $dir.log" >&2; continue; }
+  "$python" -c "import json, sys; r = json.load(open(sys.argv[1])); p = r['stdp/progress'][-1]; \
+print(sys.argv[2], 'val_acc %.4f winners_ever %d train/samples_per_s %.1f' % (p['val_acc'], p['winners_ever'], \
+r['train/samples_per_s']))" "$dir/results.json" "$name"
+done
