@@ -1,6 +1,5 @@
 """End-to-end runs, as a user types them."""
 import json
-from pathlib import Path
 
 import pytest
 

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from snnexp.errors import check
 from snnexp.network import Layered, Network, run_layers
 from snnexp.network.layers import Voting
-from snnexp.neurons.base import Stepped, SpikingNeuron, end_sequences, reset_states, set_step_mode
+from snnexp.neurons.base import SpikingNeuron, end_sequences, reset_states, set_step_mode
 from snnexp.neurons.li import LI
 from snnexp.rules.stdp import Plasticity
 

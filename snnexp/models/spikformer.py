@@ -4,7 +4,6 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-import torch
 from torch import nn
 
 from snnexp.errors import check

@@ -59,9 +59,6 @@ class SelfAttention(Block):
         q, k, v = (run_layers(branch, x, has_time) for branch in (self.q, self.k, self.v))
         return run_layers(self.out, self.product(q, k, v), has_time)
 
-    def parts(self) -> dict[str, nn.Module]:
-        return {"q": self.q, "k": self.k, "v": self.v, "product": self.product, "out": self.out}
-
     def rebuilt(self, part: Callable[[str, nn.Module], nn.Module]) -> "SelfAttention":
         return SelfAttention(*(part(n, getattr(self, n)) for n in ("q", "k", "v", "product", "out")),
                              step_mode=self.step_mode)

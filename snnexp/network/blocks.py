@@ -77,17 +77,13 @@ class Builder(Protocol):
 
 
 class Block(Stepped):
-    """A layer made of nn.Sequential parts (`parts`), run in the model's step mode; `expand` declares
+    """A layer made of nn.Sequential parts, run in the model's step mode; `expand` declares
     its nodes in the network representation."""
 
     def forward(self, x: Tensor) -> Tensor:
         return self.run(x, has_time=self.step_mode == "m")
 
     def run(self, x: Tensor, has_time: bool) -> Tensor:
-        raise NotImplementedError
-
-    def parts(self) -> dict[str, nn.Module]:
-        """The block's named parts, as the network representation reads them."""
         raise NotImplementedError
 
     def rebuilt(self, part: Callable[[str, nn.Module], nn.Module]) -> "Block":
@@ -127,9 +123,6 @@ class Residual(Block):
         if self.connect == "and":
             return a * s
         return (1 - a) * s  # iand: the input's spikes where the body did not fire
-
-    def parts(self) -> dict[str, nn.Module]:
-        return {"body": self.body, "shortcut": self.shortcut}
 
     def rebuilt(self, part: Callable[[str, nn.Module], nn.Module]) -> "Residual":
         return Residual(part("body", self.body), part("shortcut", self.shortcut), self.connect, self.step_mode)
@@ -181,9 +174,6 @@ class Recurrent(Block):
 
     def reset(self) -> None:
         self.prev = None
-
-    def parts(self) -> dict[str, nn.Module]:
-        return {"neuron": self.neuron, "feedback": self.feedback}
 
     def rebuilt(self, part: Callable[[str, nn.Module], nn.Module]) -> "Recurrent":
         return Recurrent(part("neuron", self.neuron), part("feedback", self.feedback), self.step_mode)

@@ -276,7 +276,7 @@ def test_a_converted_residual_snns_rates_approach_the_anns_activations_as_T_grow
         else:
             assert _types(snn[2].shortcut) == ["Gain"]
         model = SpikingModel(list(snn), step_mode="s", readout="membrane")
-        anns, rates = [], {}
+        anns = []
         relus = [m for m in norm.modules() if isinstance(m, nn.ReLU)]
         hooks = [m.register_forward_hook(lambda m, i, o: anns.append(o)) for m in relus]
         target = norm(x) * threshold  # the output layer's current carries the threshold
