@@ -21,6 +21,11 @@ Sections:
   pool_first=true (and bias). -relu: the same layers with ReLU (what the layers cost without
   neurons); -nchw: PyTorch's default layout, else channels-last; -m: layer by layer over T*N
   frames, else the whole network one time step at a time (snnexp's default for csnn).
+- resnet: BPTT training samples/s of ResNet-18 in its CIFAR form (conv3x3 stem, no max-pool; 11.2 M
+  parameters) on direct input [T=4, N=32, 3, 32, 32], one Adam step, cross-entropy on the mean output.
+  "resnet18-lif": snnexp's model=resnet (LIF, multi-step, channels-last); "resnet18-relu[-nchw]": the
+  same layers with ReLU; "spikingjelly-resnet18": SpikingJelly's spiking_resnet18 (MultiStep LIFNode,
+  tau 2, ATan; its torch backend, the one on a CPU) given the same CIFAR stem.
 """
 from __future__ import annotations
 
@@ -41,6 +46,8 @@ NEURON_CASES = ["snnexp-if", "snnexp-lif", "snnexp-plif", "snnexp-lif-loop", "co
 CSNN_CASES = ["issue-lif", "issue-relu", "issue-lif-nchw", "issue-relu-nchw", "issue-lif-m", "issue-relu-m",
               "default-lif", "default-relu", "default-lif-nchw", "default-relu-nchw", "default-lif-m",
               "snntorch-leaky", "spikingjelly-lif"]
+RESNET_CASES = ["resnet18-lif", "resnet18-relu", "resnet18-relu-nchw", "spikingjelly-resnet18"]
+RESNET_SHAPE = (4, 32, 3, 32, 32)  # T, N, C, H, W
 
 
 def rss_mb() -> float:
@@ -205,6 +212,61 @@ def bench_csnn(case: str, repeats: int, clock) -> dict:
     return {"samples_per_s": 64 / timed(step, repeats, clock), "peak_mb": peak}
 
 
+def resnet_model(case: str):
+    """(model, forward) for a resnet case: forward maps x_seq [T, N, 3, 32, 32] to [T, N, 10]."""
+    import torch
+    from torch import nn
+
+    if case.startswith("resnet18"):
+        from snnexp.models.resnet import ResNet
+        from snnexp.neurons import LIF
+
+        neuron = (lambda **kw: nn.ReLU()) if "-relu" in case else LIF
+        model = ResNet(neuron, (3, 32, 32), 10, depth=18, channels_last="-nchw" not in case)
+        return model, model
+    import types
+
+    # spiking_resnet imports torchvision only to download pretrained weights (not used here); torchvision's
+    # wheels do not load beside this torch, so it gets torch.hub's equivalent
+    tv = types.ModuleType("torchvision._internally_replaced_utils")
+    tv.load_state_dict_from_url = torch.hub.load_state_dict_from_url
+    sys.modules.setdefault("torchvision", types.ModuleType("torchvision"))
+    sys.modules["torchvision._internally_replaced_utils"] = tv
+    from spikingjelly.activation_based import functional, layer, neuron, surrogate
+    from spikingjelly.activation_based.model.spiking_resnet import spiking_resnet18
+
+    model = spiking_resnet18(spiking_neuron=neuron.LIFNode, surrogate_function=surrogate.ATan(), num_classes=10)
+    model.conv1 = layer.Conv2d(3, 64, 3, 1, 1, bias=False)  # the CIFAR stem, as snnexp's on 32x32 images
+    model.maxpool = nn.Identity()
+    functional.set_step_mode(model, "m")
+
+    def forward(x_seq):
+        functional.reset_net(model)
+        return model(x_seq)
+    return model, forward
+
+
+def bench_resnet(case: str, repeats: int, clock) -> dict:
+    import torch
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    T, N = RESNET_SHAPE[:2]
+    x_seq = torch.rand(N, *RESNET_SHAPE[2:]).unsqueeze(0).expand(T, -1, -1, -1, -1)  # direct input
+    y = torch.randint(0, 10, (N,))
+    model, forward = resnet_model(case)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step():
+        opt.zero_grad()
+        F.cross_entropy(forward(x_seq).mean(0), y).backward()
+        opt.step()
+    base = rss_mb()
+    step()
+    peak = peak_rss_mb() - base
+    return {"samples_per_s": N / timed(step, repeats, clock), "peak_mb": peak}
+
+
 # -- driver --------------------------------------------------------------------------------
 def child(section: str, case: str, repeats: int, threads: int, clock_name: str) -> None:
     import torch
@@ -214,7 +276,7 @@ def child(section: str, case: str, repeats: int, threads: int, clock_name: str) 
     tuned = tune_allocator()
     torch.set_num_threads(threads)
     clock = time.process_time if clock_name == "cpu" else time.perf_counter
-    bench = bench_neuron if section == "neuron" else bench_csnn
+    bench = {"neuron": bench_neuron, "csnn": bench_csnn, "resnet": bench_resnet}[section]
     out = bench(case, repeats, clock)
     out["allocator_tuned"] = tuned
     print(json.dumps(out))
@@ -229,7 +291,7 @@ def available(case: str) -> bool:
 
 
 def uses_snnexp(case: str) -> bool:
-    return case.startswith(("snnexp", "issue", "default"))
+    return case.startswith(("snnexp", "issue", "default", "resnet18"))
 
 
 def run_case(section: str, case: str, tree: Path, args) -> dict | None:
@@ -298,7 +360,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     ap.add_argument("--baseline", type=Path, help="a checkout of another snnexp to compare with, interleaved")
-    ap.add_argument("--only", choices=["neuron", "csnn"], help="one section only")
+    ap.add_argument("--only", choices=["neuron", "csnn", "resnet"], help="one section only")
     ap.add_argument("--cases", help="comma-separated subset of the cases, e.g. issue-lif,issue-relu")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
@@ -310,7 +372,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, {args.threads} threads, {os.cpu_count()} CPUs, {args.clock} clock, "
           f"median of {args.rounds} rounds x {args.repeats} calls, load average {os.getloadavg()[0]:.1f}")
     figures: dict = {}
-    for section, cases in (("neuron", NEURON_CASES), ("csnn", CSNN_CASES)):
+    for section, cases in (("neuron", NEURON_CASES), ("csnn", CSNN_CASES), ("resnet", RESNET_CASES)):
         if args.only and section != args.only:
             continue
         if args.cases:
@@ -329,6 +391,17 @@ def main() -> None:
         print_table("\ncsnn BPTT training on [T=8, N=64, 1, 28, 28], samples/s:", figures["csnn"],
                     "samples_per_s", "samples/s", ".0f")
         print_ratios(figures["csnn"])
+    if "resnet" in figures:
+        print_table(f"\nResNet-18 (CIFAR form) BPTT training on {list(RESNET_SHAPE)}, samples/s:", figures["resnet"],
+                    "samples_per_s", "samples/s", ".1f")
+        for label, f in figures["resnet"].items():
+            relus = {c: v["samples_per_s"] for c, v in f.items() if "-relu" in c}
+            if "resnet18-lif" in f and relus:
+                best = max(relus, key=relus.get)
+                lif = f["resnet18-lif"]["samples_per_s"]
+                print(f"  [{label}] resnet18-lif = {lif / relus[best]:.2f}x the best ReLU twin ({best})"
+                      + (f", {lif / f['spikingjelly-resnet18']['samples_per_s']:.2f}x SpikingJelly's"
+                         if "spikingjelly-resnet18" in f else ""))
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))

@@ -30,9 +30,11 @@ def test_sweep_configs_compose():
         for launcher in options("hydra/launcher"):
             cfg = compose("config", overrides=[f"hydra/launcher={launcher}"], return_hydra_config=True)
             assert cfg.hydra.launcher._target_.startswith("hydra_plugins.")
+        metric = {"bptt_optuna": "val/acc", "diehl_cook_optuna": "stdp/val_acc"}  # what each one's runs report
+        assert set(options("hparams_search")) == set(metric)
         for search in options("hparams_search"):
             cfg = compose("config", overrides=[f"hparams_search={search}"], return_hydra_config=True)
-            assert cfg.hydra.sweeper.direction == "maximize" and cfg.optimized_metric == "val/acc"
+            assert cfg.hydra.sweeper.direction == "maximize" and cfg.optimized_metric == metric[search]
 
 
 @pytest.mark.parametrize("group, option", CASES, ids=[f"{g}={o}" for g, o in CASES])

@@ -62,8 +62,11 @@ class Progress:
         return row
 
     def results(self) -> dict[str, Any]:
-        return {"stdp/progress": self.rows, "stdp/winners_ever": int((self.wins > 0).sum()),
-                "stdp/wins_max": int(self.wins.max()) if self.wins.numel() else 0}
+        out = {"stdp/progress": self.rows, "stdp/winners_ever": int((self.wins > 0).sum()),
+               "stdp/wins_max": int(self.wins.max()) if self.wins.numel() else 0}
+        if self.rows:  # the last row's validation accuracy: what a sweep over STDP settings maximises
+            out["stdp/val_acc"] = self.rows[-1]["val_acc"]
+        return out
 
     def plots(self, run_dir: Path, theta: Tensor | None) -> list[Path]:
         plots = run_dir / "plots"

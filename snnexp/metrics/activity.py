@@ -26,7 +26,10 @@ class ActivityMonitor:
       (NeuroBench's ActivationSparsity with the spiking layers as its activation layers);
     - "synops/ac", "synops/mac": effective operations per sample on spike inputs (accumulates)
       and on analog inputs (multiply-accumulates); "synops" = their sum;
-      "synops/dense": per sample if every input and weight were nonzero (NeuroBench's "Dense").
+      "synops/dense": per sample if every input and weight were nonzero (NeuroBench's "Dense");
+    - for a model built of named blocks (`SpikingModel.block_of`: resnet, vgg, spikformer, rsnn):
+      "block/<block>/rate", "block/<block>/synops/ac" and "block/<block>/synops/mac", the same
+      counts over each block's neurons and synapses.
     """
 
     def __init__(self, model: nn.Module):
@@ -38,6 +41,11 @@ class ActivityMonitor:
         else:
             self.neurons = {node.label: node.module for node in network.spiking()}
         self.synapses = network.with_role(Role.SYNAPSE)
+        block_of = model.block_of if isinstance(model, SpikingModel) else lambda name: None
+        label_block = {node.label: block_of(node.name) for node in network.spiking()}
+        self.neuron_block = {n: label_block.get(n) for n in self.neurons}  # layer label -> block (or None)
+        self.synapse_block = {id(node.module): block_of(node.name) for node in self.synapses}
+        self.blocks = list(dict.fromkeys(b for b in [*self.neuron_block.values(), *self.synapse_block.values()] if b))
         self.handles: list = []
         self.reset()
 
@@ -47,6 +55,8 @@ class ActivityMonitor:
         self.slots = {n: 0 for n in self.neurons}  # neuron-steps seen (shapes only: a Python int)
         self.acs: Any = 0
         self.macs: Any = 0
+        self.block_acs: dict[str, Any] = {b: 0 for b in self.blocks}
+        self.block_macs: dict[str, Any] = {b: 0 for b in self.blocks}
         self.dense = 0
         self.samples = 0
 
@@ -84,8 +94,12 @@ class ActivityMonitor:
         kind = kind_of(module)
         ops = kind.synops(module, x)
         spikes = is_spikes(x)
-        self.acs = self.acs + torch.where(spikes, ops, torch.zeros_like(ops))
-        self.macs = self.macs + torch.where(spikes, torch.zeros_like(ops), ops)
+        acs, macs = torch.where(spikes, ops, torch.zeros_like(ops)), torch.where(spikes, torch.zeros_like(ops), ops)
+        self.acs, self.macs = self.acs + acs, self.macs + macs
+        block = self.synapse_block.get(id(module))
+        if block is not None:
+            self.block_acs[block] = self.block_acs[block] + acs
+            self.block_macs[block] = self.block_macs[block] + macs
         self.dense += kind.dense_ops(module, tuple(x.shape))
 
     @property
@@ -107,6 +121,13 @@ class ActivityMonitor:
         acs, macs = count(self.acs) / samples, count(self.macs) / samples
         out.update({"synops": acs + macs, "synops/ac": acs, "synops/mac": macs,
                     "synops/dense": count(self.dense) / samples})
+        for b in self.blocks:
+            layers = [n for n, block in self.neuron_block.items() if block == b]
+            if layers:
+                slots = max(sum(self.slots[n] for n in layers), 1)
+                out[f"block/{b}/rate"] = count(sum(self.spikes[n] for n in layers)) / slots
+            out[f"block/{b}/synops/ac"] = count(self.block_acs[b]) / samples
+            out[f"block/{b}/synops/mac"] = count(self.block_macs[b]) / samples
         return out
 
 

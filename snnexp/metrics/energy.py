@@ -38,11 +38,16 @@ class OpEnergy:
 def run_metrics(model: nn.Module, results: Mapping[str, Any], energy: Mapping[str, Any] | None = None,
                 stage: str = "test") -> dict[str, Any]:
     """What experiment.run adds to results.json after testing: the static metrics of `model` and,
-    from the stage's `synops/ac` and `synops/mac`, `<stage>/energy_nj` with the energies used."""
+    from the stage's `synops/ac` and `synops/mac`, `<stage>/energy_nj` with the energies used (and
+    `<stage>/block/<block>/energy_nj` from each block's counts)."""
     e = OpEnergy(**dict(energy or {}))
     out: dict[str, Any] = dict(static_metrics(model))
     acs, macs = results.get(f"{stage}/synops/ac"), results.get(f"{stage}/synops/mac")
     if acs is not None and macs is not None:
         out[f"{stage}/energy_nj"] = e.per_sample_nj(acs, macs)
         out.update({"energy/ac_pj": float(e.ac_pj), "energy/mac_pj": float(e.mac_pj), "energy/source": e.source})
+        for key, block_acs in results.items():
+            if key.startswith(f"{stage}/block/") and key.endswith("/synops/ac"):
+                block = key[:-len("/synops/ac")]
+                out[f"{block}/energy_nj"] = e.per_sample_nj(block_acs, results.get(f"{block}/synops/mac", 0.0))
     return out

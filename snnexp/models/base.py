@@ -7,7 +7,7 @@ holds layers and knows nothing of training. Neurons come from a factory (the
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Callable, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Callable, ClassVar, Protocol, Sequence, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -50,9 +50,16 @@ class SpikingModel(Layered):
     learners: ClassVar[tuple[str, ...] | None] = None
     plasticity: Plasticity | None = None
 
-    def __init__(self, layers: list[nn.Module], step_mode: str, readout: str):
+    def __init__(self, layers: list[nn.Module] | dict[str, list[nn.Module]], step_mode: str, readout: str):
+        """layers: the series, or the same grouped into named blocks ({"stem": [...], "stage1.block1": [...]}),
+        which the activity, SynOps and energy metrics then also count per block (`block_of`)."""
         super().__init__()
         check(readout in READOUTS, "model.readout", readout, f"choose one of {list(READOUTS)}")
+        if isinstance(layers, dict):
+            self.block_names = [name for name, group in layers.items() for _ in group]  # per index of net
+            layers = [m for group in layers.values() for m in group]
+        else:
+            self.block_names = []
         self.net = nn.Sequential(*layers)
         set_step_mode(self.net, step_mode)
         self.step_mode = step_mode
@@ -70,6 +77,12 @@ class SpikingModel(Layered):
     def network(self, in_shape: tuple[int, ...] | None = None) -> Network:
         """The network's one representation (`snnexp.network.Network`); shapes too with in_shape."""
         return Network.of(self, in_shape)
+
+    def block_of(self, node_name: str) -> str | None:
+        """The named block (the `layers` dict's key) that a node of `network()` belongs to; None without blocks."""
+        if not self.block_names:
+            return None
+        return self.block_names[int(node_name.split(".")[1])]  # "net.<index>[.<path in the block>]"
 
     def spiking_layers(self) -> dict[str, SpikingNeuron]:
         """Spiking layers in order, named <neuron><path in net> (e.g. lif3, lif4_body_2), for rates and rasters."""
@@ -117,6 +130,11 @@ def output_layers(width: int, num_classes: int, bias: bool, readout: str, neuron
     check(int(voting) >= 1, "model.voting", voting, "must be >= 1 output neurons per class")
     layers = [nn.Linear(width, num_classes * int(voting), bias=bias), readout_layer(readout, neuron, readout_tau)]
     return layers + ([Voting(voting)] if int(voting) > 1 else [])
+
+
+def scaled(widths: Sequence[int], width: float) -> list[int]:
+    """Channel counts (or layer widths) times the `model.width` multiplier, at least 1 each."""
+    return [max(1, round(int(c) * float(width))) for c in widths]
 
 
 def flat_size(layers: list[nn.Module], in_shape: tuple[int, ...]) -> int:

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from snnexp.errors import check
-from snnexp.models.base import NeuronFactory, SpikingModel, output_layers
-from snnexp.network import Residual
+from snnexp.models.base import NeuronFactory, SpikingModel, output_layers, scaled
+from snnexp.network import Network, Residual
 
 # depth -> (blocks per stage, channels per stage, stem channels, hidden FC widths)
 DEPTHS: dict[int, tuple[tuple[int, ...], tuple[int, ...], int | None, tuple[int, ...]]] = {
@@ -17,12 +17,9 @@ DEPTHS: dict[int, tuple[tuple[int, ...], tuple[int, ...], int | None, tuple[int,
     19: ((3, 3, 2), (128, 256, 512), 64, (256,)),  # Zheng et al. 2021 (tdBN), Deng et al. 2022 (TET): CIFAR
 }
 LARGE = 64  # images larger than this get the ImageNet stem (7x7 stride 2, then a 3x3 max-pool of stride 2)
+STEMS = ("auto", "small", "large")
+DOWNSAMPLES = ("stride", "maxpool")
 Block = Callable[[NeuronFactory, int, int, int, bool], list[nn.Module]]
-
-
-def scaled(channels: Sequence[int], width: float) -> list[int]:
-    """Channel counts times the width multiplier, at least 1 each."""
-    return [max(1, round(int(c) * float(width))) for c in channels]
 
 
 def conv_bn(c_in: int, c_out: int, kernel_size: int, stride: int = 1) -> list[nn.Module]:
@@ -30,10 +27,11 @@ def conv_bn(c_in: int, c_out: int, kernel_size: int, stride: int = 1) -> list[nn
     return [nn.Conv2d(c_in, c_out, kernel_size, stride, kernel_size // 2, bias=False), nn.BatchNorm2d(c_out)]
 
 
-def stem(neuron: NeuronFactory, in_shape: Sequence[int], c: int) -> list[nn.Module]:
-    """conv-BN-neuron on the input: 3x3 stride 1 for small images (CIFAR, MNIST), 7x7 stride 2 and a
-    3x3/2 max-pool for large ones (ImageNet, 128x128 event frames)."""
-    if max(int(in_shape[1]), int(in_shape[2])) <= LARGE:
+def stem(neuron: NeuronFactory, in_shape: Sequence[int], c: int, size: str = "auto") -> list[nn.Module]:
+    """conv-BN-neuron on the input: "small", 3x3 stride 1 (CIFAR, MNIST); "large", 7x7 stride 2 and a
+    3x3/2 max-pool (ImageNet); "auto": large for images over 64 px (ImageNet, 128x128 event frames)."""
+    check(size in STEMS, "model.stem", size, f"choose one of {list(STEMS)}")
+    if size == "small" or (size == "auto" and max(int(in_shape[1]), int(in_shape[2])) <= LARGE):
         return conv_bn(int(in_shape[0]), c, 3) + [neuron()]
     return conv_bn(int(in_shape[0]), c, 7, 2) + [neuron(), nn.MaxPool2d(3, 2, 1)]
 
@@ -51,11 +49,15 @@ def basic_block(neuron: NeuronFactory, c_in: int, c_out: int, stride: int, zero_
 
 def residual_layers(neuron: NeuronFactory, in_shape: Sequence[int], num_classes: int, block: Block,
                     depth: int | None, blocks: Sequence[int] | None, channels: Sequence[int] | None, width: float,
-                    zero_init: bool, readout: str, readout_tau: float) -> list[nn.Module]:
-    """Stem -> stages of `block`s (every stage after the first halves the resolution) -> global
-    average pool -> hidden Linear + neuron layers -> Linear -> readout. `depth` picks a standard
-    network (DEPTHS); null takes `blocks` and `channels` as given."""
+                    zero_init: bool, readout: str, readout_tau: float, downsample: str = "stride",
+                    stem_size: str = "auto") -> dict[str, list[nn.Module]]:
+    """Stem -> stages of `block`s -> global average pool -> hidden Linear + neuron layers -> Linear
+    -> readout, as named blocks ("stem", "stage1.block1", ..., "head"). `depth` picks a standard
+    network (DEPTHS); null takes `blocks` and `channels` as given. downsample "stride": the first
+    block of every stage after the first strides by 2 (He et al.); "maxpool": no block strides, a
+    2x2 max-pool follows every block while the image is over 1 px (Fang et al. 2021's DVS networks)."""
     check(len(in_shape) == 3, "dataset.in_shape", tuple(in_shape), "a residual network needs images [C, H, W]")
+    check(downsample in DOWNSAMPLES, "model.downsample", downsample, f"choose one of {list(DOWNSAMPLES)}")
     check(float(width) > 0, "model.width", width, "must be > 0 (a multiplier of the channels)")
     if depth is not None:
         check(int(depth) in DEPTHS, "model.depth", depth, f"choose one of {sorted(DEPTHS)} or null (model.blocks)")
@@ -67,16 +69,23 @@ def residual_layers(neuron: NeuronFactory, in_shape: Sequence[int], num_classes:
         stem_c, hidden = None, ()
     widths = scaled(channels, width)
     c_in = scaled([stem_c], width)[0] if stem_c else widths[0]
-    layers = stem(neuron, in_shape, c_in)
+    layers = {"stem": stem(neuron, in_shape, c_in, stem_size)}
+    stem_net = Network.of(nn.Sequential(*layers["stem"]), tuple(in_shape))
+    size = stem_net[stem_net.output].shape[-1]  # the image side after the stem
     for stage, (n, c) in enumerate(zip(blocks, widths)):
         for b in range(int(n)):
-            layers += block(neuron, c_in, c, 2 if stage > 0 and b == 0 else 1, zero_init)
+            stride = 2 if downsample == "stride" and stage > 0 and b == 0 else 1
+            layers[f"stage{stage + 1}.block{b + 1}"] = block(neuron, c_in, c, stride, zero_init)
+            if downsample == "maxpool" and size > 1:
+                layers[f"stage{stage + 1}.block{b + 1}"].append(nn.MaxPool2d(2))
+                size //= 2
             c_in = c
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+    head: list[nn.Module] = [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
     for h in scaled(hidden, width):
-        layers += [nn.Linear(c_in, h), neuron()]
+        head += [nn.Linear(c_in, h), neuron()]
         c_in = h
-    return layers + output_layers(c_in, num_classes, True, readout, neuron, readout_tau)
+    layers["head"] = head + output_layers(c_in, num_classes, True, readout, neuron, readout_tau)
+    return layers
 
 
 class ResNet(SpikingModel):
@@ -100,11 +109,13 @@ class ResNet(SpikingModel):
         zero_init_residual: bool = False,
         readout: str = "membrane",
         readout_tau: float = 2.0,
+        downsample: str = "stride",
+        stem: str = "auto",
         step_mode: str = "m",
         channels_last: bool = True,
     ):
         layers = residual_layers(neuron, in_shape, num_classes, basic_block, depth, blocks, channels, width,
-                                 zero_init_residual, readout, readout_tau)
+                                 zero_init_residual, readout, readout_tau, downsample, stem)
         super().__init__(layers, step_mode, readout)
         if channels_last:  # NHWC conv weights: oneDNN's fast layout
             self.to(memory_format=torch.channels_last)

@@ -29,6 +29,8 @@ class SEWResNet(SpikingModel):
 
     depth 18 / 34 (or null with `blocks`, `channels`), `connect` add / and / iand, `width` a
     multiplier of every channel count; the stem adapts to the input size (`resnet.stem`).
+    The paper's DVS Gesture network (c32k3s1-BN-PLIF-{SEW block-MPk2s2}*7-FC11) is depth null,
+    blocks [1]*7, channels [32]*7, downsample maxpool, stem small (experiment=dvs_gesture_sew_resnet).
     """
 
     def __init__(
@@ -44,12 +46,14 @@ class SEWResNet(SpikingModel):
         zero_init_residual: bool = False,
         readout: str = "membrane",
         readout_tau: float = 2.0,
+        downsample: str = "stride",
+        stem: str = "auto",
         step_mode: str = "m",
         channels_last: bool = True,
     ):
         block = partial(sew_block, connect=connect)
         layers = residual_layers(neuron, in_shape, num_classes, block, depth, blocks, channels, width,
-                                 zero_init_residual, readout, readout_tau)
+                                 zero_init_residual, readout, readout_tau, downsample, stem)
         super().__init__(layers, step_mode, readout)
         if channels_last:
             self.to(memory_format=torch.channels_last)

@@ -7,8 +7,7 @@ from typing import Sequence
 from torch import nn
 
 from snnexp.errors import check
-from snnexp.models.base import NeuronFactory, SpikingModel, output_layers
-from snnexp.models.resnet import scaled
+from snnexp.models.base import NeuronFactory, SpikingModel, output_layers, scaled
 from snnexp.network import Residual
 from snnexp.network.attention import AttentionProduct, SelfAttention
 from snnexp.network.layers.tokens import TokenBatchNorm, TokenMean, ToTokens
@@ -78,9 +77,8 @@ class Spikformer(SpikingModel):
         check(float(mlp_ratio) > 0, "model.mlp_ratio", mlp_ratio, "must be > 0")
         check(int(heads) >= 1, "model.heads", heads, "must be >= 1")
         d = max(int(heads), round(scaled([dim], width)[0] / int(heads)) * int(heads))  # a multiple of heads
-        layers = patch_splitting(neuron, in_shape, d)
-        for _ in range(int(depth)):
-            layers += encoder_block(neuron, d, int(heads), float(mlp_ratio))
-        layers.append(TokenMean())
-        layers += output_layers(d, num_classes, True, readout, neuron, readout_tau)
+        layers = {"sps": patch_splitting(neuron, in_shape, d)}  # named blocks: the per-block metrics' groups
+        for i in range(int(depth)):
+            layers[f"block{i + 1}"] = encoder_block(neuron, d, int(heads), float(mlp_ratio))
+        layers["head"] = [TokenMean()] + output_layers(d, num_classes, True, readout, neuron, readout_tau)
         super().__init__(layers, step_mode, readout)

@@ -7,8 +7,7 @@ import torch
 from torch import nn
 
 from snnexp.errors import check
-from snnexp.models.base import NeuronFactory, SpikingModel, flat_size, output_layers
-from snnexp.models.resnet import scaled
+from snnexp.models.base import NeuronFactory, SpikingModel, flat_size, output_layers, scaled
 from snnexp.network.layers import MaxPool2d
 
 # depth -> convolutions per stage (Simonyan & Zisserman 2015; channels 64, 128, 256, 512, 512)
@@ -47,9 +46,10 @@ class VGG(SpikingModel):
         check(float(width) > 0, "model.width", width, "must be > 0 (a multiplier of the channels)")
         check(pool in POOLS, "model.pool", pool, f"choose one of {list(POOLS)}")
         check(0 <= float(dropout) < 1, "model.dropout", dropout, "must be in [0, 1)")
-        layers: list[nn.Module] = []
+        blocks: dict[str, list[nn.Module]] = {}  # stage1 ... stage5, head: the per-block metrics' groups
         c_in, size = int(in_shape[0]), min(int(in_shape[1]), int(in_shape[2]))
-        for convs, c in zip(DEPTHS[int(depth)], scaled(CHANNELS, width)):
+        for stage, (convs, c) in enumerate(zip(DEPTHS[int(depth)], scaled(CHANNELS, width))):
+            layers: list[nn.Module] = []
             for _ in range(convs):
                 layers.append(nn.Conv2d(c_in, c, 3, padding=1))
                 layers += [nn.BatchNorm2d(c)] if batch_norm else []
@@ -58,13 +58,14 @@ class VGG(SpikingModel):
             if size >= 2:
                 layers.append(POOLS[pool](2))
                 size //= 2
-        layers.append(nn.Flatten())
-        features = flat_size(layers, tuple(in_shape))
+            blocks[f"stage{stage + 1}"] = layers
+        features = flat_size([m for group in blocks.values() for m in group] + [nn.Flatten()], tuple(in_shape))
+        head: list[nn.Module] = [nn.Flatten()]
         for h in scaled(hidden, width):
-            layers += ([nn.Dropout(float(dropout))] if dropout else []) + [nn.Linear(features, h), neuron()]
+            head += ([nn.Dropout(float(dropout))] if dropout else []) + [nn.Linear(features, h), neuron()]
             features = h
-        layers += ([nn.Dropout(float(dropout))] if dropout else [])
-        layers += output_layers(features, num_classes, True, readout, neuron, readout_tau)
-        super().__init__(layers, step_mode, readout)
+        head += ([nn.Dropout(float(dropout))] if dropout else [])
+        blocks["head"] = head + output_layers(features, num_classes, True, readout, neuron, readout_tau)
+        super().__init__(blocks, step_mode, readout)
         if channels_last:
             self.to(memory_format=torch.channels_last)

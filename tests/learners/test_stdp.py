@@ -283,6 +283,7 @@ def test_progress_is_recorded_against_images_seen(tmp_path):
     assert [r["images"] for r in rows] == [40, 80, 100]
     assert all(0 <= r["val_acc"] <= 1 and r["winners_ever"] >= r["winners_recent"] for r in rows)
     assert rows[-1]["winners_ever"] == results["stdp/winners_ever"] > 0
+    assert results["stdp/val_acc"] == rows[-1]["val_acc"]
     assert rows[-1]["theta_max"] >= rows[-1]["theta_p90"] >= rows[-1]["theta_p10"] >= 0
     with open(tmp_path / "metrics.csv", newline="") as f:
         steps = [int(r["step"]) for r in csv.DictReader(f) if r.get("progress/val_acc")]

@@ -121,3 +121,36 @@ def test_monitor_hooks_do_not_sync_on_cuda():
         torch.cuda.set_sync_debug_mode("default")
     m = mon.compute()
     assert float(m["synops/mac"]) > 0 and float(m["synops/ac"]) > 0
+
+
+def test_monitor_counts_per_block_what_it_counts_in_total():
+    """A model of named blocks (resnet: stem, stage<i>.block<j>, head) gets its rates, ACs, MACs and
+    energy per block too; the blocks' synops sum to the total, a block's rate is its neurons' spikes
+    over their neuron-steps."""
+    from functools import partial
+
+    from snnexp.metrics.energy import run_metrics
+    from snnexp.models.resnet import ResNet
+    from snnexp.neurons import LIF
+
+    torch.manual_seed(0)
+    eager = partial(LIF, v_threshold=0.05)  # every block spikes at initialisation
+    model = ResNet(eager, (1, 8, 8), 3, depth=None, blocks=(1, 1), channels=(4, 8), channels_last=False).eval()
+    with ActivityMonitor(model) as mon:
+        model(torch.rand(4, 2, 1, 8, 8) * 3)  # analog input: the stem's conv does MACs, the rest ACs
+        mon.add_samples(2)
+    m = {k: float(v) for k, v in mon.compute().items()}
+    assert mon.blocks == ["stem", "stage1.block1", "stage2.block1", "head"]
+    for kind in ("ac", "mac"):
+        assert sum(m[f"block/{b}/synops/{kind}"] for b in mon.blocks) == pytest.approx(m[f"synops/{kind}"])
+    assert m["block/stem/synops/mac"] > 0 and m["block/stem/synops/ac"] == 0
+    assert m["block/head/synops/mac"] > 0  # the classifier reads average-pooled spikes: analog values
+    assert m["block/stage2.block1/synops/ac"] > 0
+    layers = [n for n in mon.neurons if mon.neuron_block[n] == "stage1.block1"]
+    assert len(layers) == 2  # the body's neuron and the one after the sum
+    spikes = sum(m[f"rate/{n}"] * mon.slots[n] for n in layers)
+    assert m["block/stage1.block1/rate"] == pytest.approx(spikes / sum(mon.slots[n] for n in layers))
+    assert "block/head/rate" not in m  # the membrane readout is no spiking layer
+    results = {f"test/{k}": v for k, v in m.items()}
+    energy = run_metrics(model, results)
+    assert sum(energy[f"test/block/{b}/energy_nj"] for b in mon.blocks) == pytest.approx(energy["test/energy_nj"])

@@ -81,3 +81,22 @@ def test_sew_blocks_join_spikes_after_their_neurons(connect):
     assert [j.module.connect for j in joins] == [connect, connect]
     out = model((torch.rand(3, 2, 2, 16, 16) < 0.5).float())
     assert out.shape == (3, 2, 5)
+
+
+def test_fang_2021_dvs_form_pools_after_every_block_down_to_one_pixel():
+    """c32k3s1-BN-PLIF-{SEW block-MPk2s2}*7-FC11 (Fang et al. 2021, DVS Gesture): a small stem at 128 px,
+    no strided block, a 2x2 max-pool after each of the 7 blocks (128 -> 1), identity shortcuts."""
+    model = SEWResNet(LIF, (2, 128, 128), 11, depth=None, blocks=[1] * 7, channels=[32] * 7, downsample="maxpool",
+                      stem="small", channels_last=False)
+    net = model.network((2, 128, 128))
+    convs = [n for n in net if isinstance(n.module, torch.nn.Conv2d)]
+    assert all(n.module.stride == (1, 1) and n.module.kernel_size == (3, 3) for n in convs)
+    assert len(convs) == 1 + 7 * 2  # the stem and two per block: no shortcut convolution
+    pools = [n for n in net if isinstance(n.module, torch.nn.MaxPool2d)]
+    assert [n.shape[-1] for n in pools] == [64, 32, 16, 8, 4, 2, 1]
+    assert [model.block_of(n.name) for n in pools] == [f"stage{i}.block1" for i in range(1, 8)]
+    assert model(torch.rand(2, 1, 2, 128, 128)).shape == (2, 1, 11)
+    with pytest.raises(ConfigError, match="model.downsample"):
+        ResNet(LIF, (1, 28, 28), 10, depth=18, downsample="avg")
+    with pytest.raises(ConfigError, match="model.stem"):
+        ResNet(LIF, (1, 28, 28), 10, depth=18, stem="huge")
