@@ -9,7 +9,9 @@
 #      torch, cuda, triton) and snnTorch, with the spikes checked equal once;
 #   3. csnn training samples/s of the Fang et al. 2021 network at batch 16 and 128, fp32 and
 #      bf16-mixed, fused against snnexp's per-step PyTorch reference;
-#   4. experiment=fang_2021 on the full Fashion-MNIST for the time that is left (trainer.max_time),
+#   4. the backbone presets (ResNet-19 TET, VGG-16 QCFS, Spikformer, SEW DVS Gesture, SHD RSNN): the full
+#      preset for 40 s where its data lies in $SNNEXP_DATA, else its _quick variant, on deploy=gpu;
+#   5. experiment=fang_2021 on the full Fashion-MNIST for the time that is left (trainer.max_time),
 #      testing after every epoch.
 # Every figure is one JSON line in OUT/figures.jsonl (default OUT: outputs/device); logs beside it.
 set -uo pipefail
@@ -71,7 +73,33 @@ EOF
 timeout 150 "$PYTHON" scripts/bench_gpu.py csnn --batches 16,128 --precisions 32,bf16-mixed $CSNN_ARGS --out "$FIG" > "$OUT/csnn.log" 2>&1 \
   || note csnn_train "\"error\": \"exit $? (see csnn.log)\""
 
-# 4. Fang et al. 2021, full Fashion-MNIST, for the time left (minus a margin for testing and start-up)
+# 4. the backbone presets (issue 23), while 3 minutes are left: each full preset for 40 s where its data was carried (samples/s
+#    and accuracy so far at the paper's settings), else its _quick variant (Fashion-MNIST or the fixture)
+"$PYTHON" scripts/write_event_fixtures.py "$OUT/fixtures" > /dev/null 2>&1
+for preset in cifar10_resnet19_tet:cifar-10 cifar10_vgg16_qcfs:cifar-10 cifar10_spikformer:cifar-10 \
+              dvs_gesture_sew_resnet:DVSGesture shd_rsnn:SHD; do
+  name=${preset%%:*}; data=${preset##*:}
+  [ "$(left)" -gt 180 ] || { note preset "\"preset\": \"$name\", \"error\": \"no time left ($(left) s)\""; continue; }
+  if [ -d "$SNNEXP_DATA/$data" ]; then
+    args=(experiment=$name "dataset.root=$SNNEXP_DATA" +trainer.max_time=00:00:00:40)
+  else
+    name=${name}_quick; args=(experiment=$name)
+    [ "$name" = shd_rsnn_quick ] && args+=("dataset.root=$OUT/fixtures/shd_order")
+  fi
+  timeout 60 "$PYTHON" run.py "${args[@]}" deploy=gpu logger=none trainer.enable_progress_bar=false \
+    hydra.run.dir="$OUT/$name" > "$OUT/$name.log" 2>&1
+  "$PYTHON" - "$OUT/$name/results.json" "$name" <<'EOF' | tee -a "$FIG"
+import json, sys
+try:
+    r = json.load(open(sys.argv[1]))
+except (OSError, ValueError) as e:
+    r = {"error": f"no results.json: {e}"}
+keys = ["status", "test/acc", "snn/test/acc/T8", "train/epochs", "train/samples_per_s", "wall_s", "error"]
+print(json.dumps({"figure": "preset", "preset": sys.argv[2], **{k: r.get(k) for k in keys if k in r}}))
+EOF
+done
+
+# 5. Fang et al. 2021, full Fashion-MNIST, for the time left (minus a margin for testing and start-up)
 REMAIN=$(( $(left) - 60 ))
 if [ "$REMAIN" -gt 60 ]; then
   MAXT=$(printf "00:00:%02d:%02d" $((REMAIN / 60)) $((REMAIN % 60)))

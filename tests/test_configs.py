@@ -7,7 +7,8 @@ from snnexp.errors import ConfigError
 from snnexp.experiment import build
 from tests.helpers import CONF, compose_cfg, options
 
-GROUPS = ["dataset", "encoding", "neuron", "neuron/surrogate", "model", "learner", "deploy", "trainer", "logger"]
+GROUPS = ["dataset", "encoding", "neuron", "neuron/surrogate", "model", "learner", "learner/optimizer",
+          "learner/scheduler", "deploy", "trainer", "logger"]
 CASES = [(g, o) for g in GROUPS for o in options(g)]
 # Options that need other groups changed too: composed with these extra overrides.
 NEEDS = {
@@ -64,6 +65,17 @@ def check_optimizer(learner) -> None:
     opt = configured["optimizer"] if isinstance(configured, dict) else configured
     optimized = {id(p) for g in opt.param_groups for p in g["params"]}
     assert optimized and optimized <= trainable
+
+
+@pytest.mark.parametrize("learner", ["bptt", "hybrid", "ann2snn"])
+def test_optimizer_and_scheduler_groups_reach_every_gradient_learner(learner):
+    """learner/optimizer and learner/scheduler pick the classes; lr and weight_decay stay the learner's keys."""
+    cfg = compose_cfg([f"learner={learner}", "learner/optimizer=sgd", "learner/scheduler=step",
+                       "learner.optimizer.lr=0.05", "learner.scheduler.step_size=3", "deploy.num_threads=1"])
+    configured = build(cfg).learner.configure_optimizers()
+    opt, sched = configured["optimizer"], configured["lr_scheduler"]["scheduler"]
+    assert type(opt).__name__ == "SGD" and opt.defaults["lr"] == 0.05 and opt.defaults["momentum"] == 0.9
+    assert type(sched).__name__ == "StepLR" and sched.step_size == 3
 
 
 def test_surrogate_group_reaches_every_neuron():

@@ -50,12 +50,13 @@ def basic_block(neuron: NeuronFactory, c_in: int, c_out: int, stride: int, zero_
 def residual_layers(neuron: NeuronFactory, in_shape: Sequence[int], num_classes: int, block: Block,
                     depth: int | None, blocks: Sequence[int] | None, channels: Sequence[int] | None, width: float,
                     zero_init: bool, readout: str, readout_tau: float, downsample: str = "stride",
-                    stem_size: str = "auto") -> dict[str, list[nn.Module]]:
+                    stem_size: str = "auto", bias: bool = True) -> dict[str, list[nn.Module]]:
     """Stem -> stages of `block`s -> global average pool -> hidden Linear + neuron layers -> Linear
     -> readout, as named blocks ("stem", "stage1.block1", ..., "head"). `depth` picks a standard
     network (DEPTHS); null takes `blocks` and `channels` as given. downsample "stride": the first
     block of every stage after the first strides by 2 (He et al.); "maxpool": no block strides, a
-    2x2 max-pool follows every block while the image is over 1 px (Fang et al. 2021's DVS networks)."""
+    2x2 max-pool follows every block while the image is over 1 px (Fang et al. 2021's DVS networks).
+    bias: of the Linear layers (the convolutions have none: BatchNorm follows them); false for Loihi."""
     check(len(in_shape) == 3, "dataset.in_shape", tuple(in_shape), "a residual network needs images [C, H, W]")
     check(downsample in DOWNSAMPLES, "model.downsample", downsample, f"choose one of {list(DOWNSAMPLES)}")
     check(float(width) > 0, "model.width", width, "must be > 0 (a multiplier of the channels)")
@@ -82,9 +83,9 @@ def residual_layers(neuron: NeuronFactory, in_shape: Sequence[int], num_classes:
             c_in = c
     head: list[nn.Module] = [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
     for h in scaled(hidden, width):
-        head += [nn.Linear(c_in, h), neuron()]
+        head += [nn.Linear(c_in, h, bias=bias), neuron()]
         c_in = h
-    layers["head"] = head + output_layers(c_in, num_classes, True, readout, neuron, readout_tau)
+    layers["head"] = head + output_layers(c_in, num_classes, bias, readout, neuron, readout_tau)
     return layers
 
 
@@ -108,14 +109,15 @@ class ResNet(SpikingModel):
         width: float = 1.0,
         zero_init_residual: bool = False,
         readout: str = "membrane",
-        readout_tau: float = 2.0,
+        readout_tau: float = 1.0,
         downsample: str = "stride",
         stem: str = "auto",
+        bias: bool = True,
         step_mode: str = "m",
         channels_last: bool = True,
     ):
         layers = residual_layers(neuron, in_shape, num_classes, basic_block, depth, blocks, channels, width,
-                                 zero_init_residual, readout, readout_tau, downsample, stem)
+                                 zero_init_residual, readout, readout_tau, downsample, stem, bias)
         super().__init__(layers, step_mode, readout)
         if channels_last:  # NHWC conv weights: oneDNN's fast layout
             self.to(memory_format=torch.channels_last)

@@ -45,15 +45,16 @@ class SEWResNet(SpikingModel):
         width: float = 1.0,
         zero_init_residual: bool = False,
         readout: str = "membrane",
-        readout_tau: float = 2.0,
+        readout_tau: float = 1.0,
         downsample: str = "stride",
         stem: str = "auto",
+        bias: bool = True,
         step_mode: str = "m",
         channels_last: bool = True,
     ):
         block = partial(sew_block, connect=connect)
         layers = residual_layers(neuron, in_shape, num_classes, block, depth, blocks, channels, width,
-                                 zero_init_residual, readout, readout_tau, downsample, stem)
+                                 zero_init_residual, readout, readout_tau, downsample, stem, bias)
         super().__init__(layers, step_mode, readout)
         if channels_last:
             self.to(memory_format=torch.channels_last)

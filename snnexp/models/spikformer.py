@@ -15,9 +15,9 @@ from snnexp.network.layers.tokens import TokenBatchNorm, TokenMean, ToTokens
 TOKENS_SIDE = 8  # patch splitting pools the image down to about 8 x 8 tokens (CIFAR: 32 -> 8, 128 -> 8)
 
 
-def linear_bn(d_in: int, d_out: int, neuron: NeuronFactory, **neuron_kw) -> list[nn.Module]:
-    """Linear (with bias, as the authors') -> BN over token features -> neuron."""
-    return [nn.Linear(d_in, d_out), TokenBatchNorm(d_out), neuron(**neuron_kw)]
+def linear_bn(d_in: int, d_out: int, neuron: NeuronFactory, bias: bool = True, **neuron_kw) -> list[nn.Module]:
+    """Linear (with bias, as the authors', unless bias=False) -> BN over token features -> neuron."""
+    return [nn.Linear(d_in, d_out, bias=bias), TokenBatchNorm(d_out), neuron(**neuron_kw)]
 
 
 def patch_splitting(neuron: NeuronFactory, in_shape: Sequence[int], dim: int) -> list[nn.Module]:
@@ -38,13 +38,14 @@ def patch_splitting(neuron: NeuronFactory, in_shape: Sequence[int], dim: int) ->
     return layers + [rpe, ToTokens()]
 
 
-def encoder_block(neuron: NeuronFactory, dim: int, heads: int, mlp_ratio: float) -> list[nn.Module]:
+def encoder_block(neuron: NeuronFactory, dim: int, heads: int, mlp_ratio: float, bias: bool = True) -> list[nn.Module]:
     """x + SSA(x), then x + MLP(x): spiking self-attention (attention neuron at threshold 0.5, scale 0.125)
     and a two-layer MLP, each Linear -> BN -> neuron."""
-    attention = SelfAttention(linear_bn(dim, dim, neuron), linear_bn(dim, dim, neuron), linear_bn(dim, dim, neuron),
-                              AttentionProduct(heads, 0.125), [neuron(v_threshold=0.5)] + linear_bn(dim, dim, neuron))
+    attention = SelfAttention(linear_bn(dim, dim, neuron, bias), linear_bn(dim, dim, neuron, bias),
+                              linear_bn(dim, dim, neuron, bias), AttentionProduct(heads, 0.125),
+                              [neuron(v_threshold=0.5)] + linear_bn(dim, dim, neuron, bias))
     hidden = int(dim * mlp_ratio)
-    mlp = linear_bn(dim, hidden, neuron) + linear_bn(hidden, dim, neuron)
+    mlp = linear_bn(dim, hidden, neuron, bias) + linear_bn(hidden, dim, neuron, bias)
     return [Residual([attention], None, "add"), Residual(mlp, None, "add")]
 
 
@@ -67,6 +68,7 @@ class Spikformer(SpikingModel):
         heads: int = 12,
         mlp_ratio: float = 4.0,
         width: float = 1.0,
+        bias: bool = True,
         readout: str = "membrane",
         readout_tau: float = 1.0,
         step_mode: str = "m",
@@ -79,6 +81,6 @@ class Spikformer(SpikingModel):
         d = max(int(heads), round(scaled([dim], width)[0] / int(heads)) * int(heads))  # a multiple of heads
         layers = {"sps": patch_splitting(neuron, in_shape, d)}  # named blocks: the per-block metrics' groups
         for i in range(int(depth)):
-            layers[f"block{i + 1}"] = encoder_block(neuron, d, int(heads), float(mlp_ratio))
-        layers["head"] = [TokenMean()] + output_layers(d, num_classes, True, readout, neuron, readout_tau)
+            layers[f"block{i + 1}"] = encoder_block(neuron, d, int(heads), float(mlp_ratio), bias)
+        layers["head"] = [TokenMean()] + output_layers(d, num_classes, bias, readout, neuron, readout_tau)
         super().__init__(layers, step_mode, readout)

@@ -22,7 +22,8 @@ class VGG(SpikingModel):
 
     The convolutional part of the conversion papers' VGG (QCFS, Bu et al. 2022: convs with bias,
     BN, a 4096-4096 classifier). A stage's pool is left out where the image is already 1 pixel,
-    so 28x28 inputs take four pools. `width` multiplies every channel and hidden width.
+    so 28x28 inputs take four pools. `width` multiplies every channel and hidden width; `bias`
+    false drops every bias (Loihi's synapses have none).
     """
 
     def __init__(
@@ -36,8 +37,9 @@ class VGG(SpikingModel):
         hidden: Sequence[int] = (4096, 4096),
         dropout: float = 0.0,
         pool: str = "max",
+        bias: bool = True,
         readout: str = "membrane",
-        readout_tau: float = 2.0,
+        readout_tau: float = 1.0,
         step_mode: str = "m",
         channels_last: bool = True,
     ):
@@ -51,7 +53,7 @@ class VGG(SpikingModel):
         for stage, (convs, c) in enumerate(zip(DEPTHS[int(depth)], scaled(CHANNELS, width))):
             layers: list[nn.Module] = []
             for _ in range(convs):
-                layers.append(nn.Conv2d(c_in, c, 3, padding=1))
+                layers.append(nn.Conv2d(c_in, c, 3, padding=1, bias=bias))
                 layers += [nn.BatchNorm2d(c)] if batch_norm else []
                 layers.append(neuron())
                 c_in = c
@@ -62,10 +64,10 @@ class VGG(SpikingModel):
         features = flat_size([m for group in blocks.values() for m in group] + [nn.Flatten()], tuple(in_shape))
         head: list[nn.Module] = [nn.Flatten()]
         for h in scaled(hidden, width):
-            head += ([nn.Dropout(float(dropout))] if dropout else []) + [nn.Linear(features, h), neuron()]
+            head += ([nn.Dropout(float(dropout))] if dropout else []) + [nn.Linear(features, h, bias=bias), neuron()]
             features = h
         head += ([nn.Dropout(float(dropout))] if dropout else [])
-        blocks["head"] = head + output_layers(features, num_classes, True, readout, neuron, readout_tau)
+        blocks["head"] = head + output_layers(features, num_classes, bias, readout, neuron, readout_tau)
         super().__init__(blocks, step_mode, readout)
         if channels_last:
             self.to(memory_format=torch.channels_last)

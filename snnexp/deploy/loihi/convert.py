@@ -128,7 +128,7 @@ def _refuse(node: Node) -> None:
         raise ConfigError(f"deploy=loihi: the residual block {name} joins with '{m.connect}', a logic gate on spikes; "
                           f"Lava has no process for it (a gate would be a neuron, one step late): use connect=add")
     if role not in (Role.SYNAPSE, Role.NORM, Role.POOL, Role.SHAPE, Role.PASS, Role.SCALE, Role.NEURON, Role.JOIN):
-        raise ConfigError(f"deploy=loihi: layer {name} ({type(m).__name__}, a {role.value} layer) has no Loihi/netx "
+        raise ConfigError(f"deploy=loihi: layer {name} ({type(m).__name__}, role: {role.value}) has no Loihi/netx "
                           f"equivalent (Loihi runs synapses, BatchNorm and average pools folded into them, flatten, "
                           f"spiking neurons, residual sums before a neuron, and a fixed scale of the output counts)")
 
