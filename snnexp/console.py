@@ -79,9 +79,9 @@ PIPELINE = ("dataset", "encoding", "neuron", "model", "learner", "deploy", "trai
 def choices_line(choices: dict[str, str]) -> str:
     """`dataset=digits encoding=poisson neuron=lif neuron/surrogate=atan ...`: the pipeline's order
     (data -> encoding -> model -> learner -> target), then any other group (experiment, ...)."""
-    def rank(group: str) -> tuple[int, int]:
+    def rank(group: str) -> tuple[int, int, str]:
         top = group.split("/")[0]
-        return (PIPELINE.index(top) if top in PIPELINE else len(PIPELINE), group.count("/"))
+        return (PIPELINE.index(top) if top in PIPELINE else len(PIPELINE), group.count("/"), group)
 
     return " ".join(f"{g}={choices[g]}" for g in sorted(choices, key=rank))
 

@@ -35,7 +35,8 @@ def test_default_run_prints_choices_bars_table_and_the_results_path(tmp_path):
     assert len(lines) <= 40, "\n".join(lines)
     assert not [line for line in lines if NOISE.search(line)], "\n".join(lines)
     assert lines[0] == ("dataset=digits encoding=poisson neuron=lif neuron/surrogate=atan model=csnn "
-                        "learner=bptt deploy=cpu trainer=default logger=wandb")
+                        "learner=bptt learner/optimizer=adam learner/scheduler=cosine deploy=cpu trainer=default "
+                        "logger=wandb")
     assert any(line.startswith("Epoch 1/1") for line in lines) and any(line.startswith("Testing") for line in lines)
     wandb_lines = [line for line in lines if line.startswith("wandb")]
     assert len(wandb_lines) == 1 and "wandb sync" in wandb_lines[0], wandb_lines
