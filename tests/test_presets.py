@@ -30,11 +30,17 @@ def test_paper_number_follows_the_chosen_options():
 
 
 def test_every_preset_runs(tmp_path):
-    """`run.py -m experiment=glob(*)`, on digits with tiny limits (MNIST is not on this machine)."""
-    run_cli(["-m", f"experiment=glob(*,exclude=[{','.join(ON_THEIR_DATA)}])", "dataset=digits", "T=4",
-             f"hydra.sweep.dir={tmp_path}", "logger=none"] + QUICK, check=True)
-    results = [json.loads(p.read_text()) for p in tmp_path.glob("*/results.json")]
-    assert len(results) == len(PRESETS) - len(ON_THEIR_DATA)
+    """`run.py -m experiment=...`, on digits with tiny limits (MNIST is not on this machine); the paper-sized
+    backbones (every model with a `width` key) at width 1/16, which keeps their structure (channel counts
+    multiples of 4: torch 2.13's CPU backward of a strided 1x1 channels-last conv from 6 channels corrupts the
+    heap at random, docs/notes.md)."""
+    presets = [p for p in PRESETS if p not in ON_THEIR_DATA]
+    wide = [p for p in presets if "width" in compose_cfg([f"experiment={p}"]).model]
+    for group, extra in ((wide, ["++model.width=0.0625"]), ([p for p in presets if p not in wide], [])):
+        run_cli(["-m", f"experiment={','.join(group)}", "dataset=digits", "T=4", *extra,
+                 f"hydra.sweep.dir={tmp_path / str(len(extra))}", "logger=none"] + QUICK, check=True)
+    results = [json.loads(p.read_text()) for p in tmp_path.glob("*/*/results.json")]
+    assert len(wide) >= 8 and len(results) == len(presets)
     for r in results:
         assert "error" not in r and isinstance(r["test/acc"], float), r.get("preset")
 
