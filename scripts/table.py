@@ -35,7 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     for d in args.dirs:
         if not d.exists():
             ap.error(f"{d} does not exist")
-    runs = collect(args.dirs)
+    try:
+        runs = collect(args.dirs)
+    except FileNotFoundError as e:
+        print(f"table.py: {e}: give the run dirs or sweep dirs of runs (outputs/multirun/<date>/<time>)", file=sys.stderr)
+        return 2
     metrics = expand_metrics([m for m in args.metrics.split(",") if m], runs)
     rows = group(runs, metrics, args.by.split(",") if args.by else None)
     out = args.out or (args.dirs[0] if args.dirs[0].is_dir() else args.dirs[0].parent)

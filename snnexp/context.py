@@ -79,8 +79,12 @@ class RunContext:
         hydra_dir = self.run_dir / ".hydra"
         hydra_dir.mkdir(exist_ok=True)
         OmegaConf.save(cfg, hydra_dir / "config.yaml")
-        if not self.hydra_wrote_dir:
-            OmegaConf.save(OmegaConf.create(list(self.overrides)), hydra_dir / "overrides.yaml")
+        if self.hydra_wrote_dir:
+            return
+        OmegaConf.save(OmegaConf.create(list(self.overrides)), hydra_dir / "overrides.yaml")
+        if HydraConfig.initialized():  # run.py: Hydra's own record, written once the dir was claimed (snnexp.rundir)
+            OmegaConf.save(OmegaConf.create({"hydra": HydraConfig.get()}), hydra_dir / "hydra.yaml")
+        else:
             OmegaConf.save(OmegaConf.create({"hydra": {
                 "run": {"dir": str(self.run_dir)}, "overrides": {"task": list(self.overrides)},
                 "runtime": {"choices": dict(self.choices), "output_dir": str(self.run_dir)},

@@ -25,3 +25,12 @@ def config_error(e: BaseException | None) -> ConfigError | None:
             return e
         e = e.__cause__
     return None
+
+
+def refuse(error: BaseException | str) -> None:
+    """Print a bad input's one message (no traceback) and exit 2: what run.py does for every refusal."""
+    import sys
+
+    print(f"snnexp: configuration error: {error}\n"
+          f"Fix the value on the command line (e.g. `python run.py key=value`) or in snnexp/conf/.", file=sys.stderr)
+    raise SystemExit(2) from None

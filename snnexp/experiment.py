@@ -14,6 +14,7 @@ check_learner, trainer_kwargs, after_training), and a datamodule may offer the P
 """
 from __future__ import annotations
 
+import difflib
 import logging
 import math
 import time
@@ -30,17 +31,17 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.utilities import rank_zero_only
 
-from snnexp import console
+from snnexp import console, rundir
 from snnexp import loggers as trackers
 from snnexp.callbacks import TestEveryEpoch
 from snnexp.data.base import MakesPlots, UsesEncoder
 from snnexp.ddp import one_job_per_process_group
-from snnexp.context import RunContext, job_config
+from snnexp.context import CONF, RunContext, job_config
 from snnexp.deploy.base import Target
-from snnexp.errors import ConfigError, config_error
+from snnexp.errors import ConfigError, check, config_error
 from snnexp.learners.base import Learner
 from snnexp.metrics.energy import run_metrics
-from snnexp.resume import prepend_metrics, resume_config
+from snnexp.resume import check_shapes, prepend_metrics, resume_config
 from snnexp.runtime import tune_allocator
 from snnexp.status import DONE, STARTED, ended, write_results
 from snnexp.typecheck import check_config
@@ -82,6 +83,9 @@ def build(cfg: DictConfig, overrides: list[str] | None = None) -> Parts:
     """
     check_config(cfg)  # every value against the signature of the constructor it goes to
     overrides = overrides or []
+    check(isinstance(cfg.seed, int) and not isinstance(cfg.seed, bool) and 0 <= cfg.seed <= MAX_SEED,
+          "seed", cfg.seed, f"must be an integer from 0 to {MAX_SEED}")
+    refuse_unread(overrides)
     target: Target = instantiate(cfg.deploy)
     target.setup()
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -105,6 +109,26 @@ def build(cfg: DictConfig, overrides: list[str] | None = None) -> Parts:
     learner.check_setup(cfg.trainer)  # Trainer options it cannot honour; its optimizer, built once
     target.check_learner(learner, datamodule)  # what it will deploy, and its input
     return Parts(datamodule, encoder, model, learner, target)
+
+
+MAX_SEED = 2**32 - 1  # numpy's and Lightning's range
+
+
+def refuse_unread(overrides: list[str]) -> None:
+    """A top-level `+key=value` is a key no part reads: every key a part reads is declared in
+    conf/config.yaml (or a preset), where `+` would have been refused. `+sed=1` meant `seed=1`."""
+    groups = {p.name for p in CONF.iterdir() if p.is_dir()}
+    declared = set(OmegaConf.load(CONF / "config.yaml")) | {"run_dir"}
+    for item in overrides:
+        if not item.startswith("+"):
+            continue
+        key = item.lstrip("+").split("=", 1)[0].split(".")[0]
+        if key in groups or (key in declared and "." in item.split("=", 1)[0]):
+            continue  # a group added, or a key inside a group or a declared node (checked against its constructor)
+        close = difflib.get_close_matches(key, sorted(declared | groups), n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise ConfigError(f"{item} has no effect: no part of snnexp reads a top-level {key!r}; {hint}"
+                          f"remove it (`python run.py --cfg job` lists every key)")
 
 
 def refuse_group(group: str, overrides: list[str], why: str) -> None:
@@ -181,22 +205,31 @@ def run(cfg: DictConfig, context: RunContext | None = None) -> dict[str, Any]:
 def _run(cfg: DictConfig, context: RunContext) -> dict[str, Any]:
     t_start = time.perf_counter()
     tune_allocator()
-    ckpt_path = None
-    if cfg.get("resume"):
-        cfg, ckpt_path = resume_config(cfg, list(context.overrides))
-        context = context.resuming(Path(cfg.resume))  # the run it continues: its group choices
     run_dir = context.run_dir
-    context.record(cfg)  # run dir, .hydra/config.yaml
-    console.say(console.choices_line(context.choices))
-    choices = dict(context.choices)
-    results: dict[str, Any] = {"run_dir": str(run_dir), STAMP_KEY: stamp(), **({"choices": choices} if choices else {})}
+    if _is_rank_zero():  # before anything is written: the dir is this run's alone (snnexp.rundir)
+        rundir.claim(run_dir, resume=Path(cfg.resume) if cfg.get("resume") else None)
+    results: dict[str, Any] = {"run_dir": str(run_dir), STAMP_KEY: stamp()}
+    if context.choices:
+        results["choices"] = dict(context.choices)
     if _is_rank_zero():  # a job killed before it ends still shows up: as "started", i.e. failed
         write_results(run_dir / "results.json", {**results, "status": STARTED, "overrides": list(context.overrides)})
     loggers: list = []
     notes: list[str] = []
     trainer: pl.Trainer | None = None
+    ckpt_path = None
+    refused = False
     try:
+        if cfg.get("resume"):
+            cfg, ckpt_path = resume_config(cfg, list(context.overrides))
+            context = context.resuming(Path(cfg.resume))  # the run it continues: its group choices
+        context.record(cfg)  # .hydra/config.yaml
+        console.say(console.choices_line(context.choices))
+        choices = dict(context.choices)
+        if choices:
+            results["choices"] = choices  # a resumed run: the old run's groups
         parts = build(cfg, list(context.overrides))
+        if ckpt_path is not None:
+            check_shapes(ckpt_path, parts.learner, cfg.resume, list(context.overrides))
         loggers = [trackers.csv_logger(run_dir)]
         loggers += [instantiate(c, save_dir=run_dir) for c in cfg.logger.values()]
         config = OmegaConf.to_container(cfg, resolve=True)
@@ -238,6 +271,7 @@ def _run(cfg: DictConfig, context: RunContext) -> dict[str, Any]:
         results["status"] = DONE
     except BaseException as e:
         results.update(ended(e, trainer.current_epoch if trainer is not None else None, run_dir))
+        refused = config_error(e) is not None  # run.py prints its one message: no log line before it
         raise
     finally:
         results["wall_s"] = time.perf_counter() - t_start
@@ -246,8 +280,9 @@ def _run(cfg: DictConfig, context: RunContext) -> dict[str, Any]:
         path = run_dir / "results.json"
         if _is_rank_zero():
             write_results(path, results)
-        if "error" in results:
+        if "error" in results and not refused:
             log.error("run failed; what exists is in %s", run_dir)
+        rundir.release(run_dir)
     console.say("\n".join(notes))
     console.say(console.metrics_table(results))
     console.say(f"results: {path}")

@@ -31,7 +31,15 @@ def resume_config(cfg: DictConfig, overrides: list[str]) -> tuple[DictConfig, Pa
             raise ConfigError(f"resume={cfg.resume!r} is invalid: {needed} does not exist; "
                               f"give the run dir of an earlier run (it holds .hydra/ and checkpoints/)")
     check_checkpoint(ckpt, cfg.resume)
-    old = OmegaConf.load(saved)
+    try:
+        old = OmegaConf.load(saved)
+    except Exception as e:  # yaml's ParserError/ScannerError, OmegaConf's own: the file was edited or cut short
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"resume={cfg.resume!r} is invalid: {saved} cannot be read ({first}); it is corrupt: "
+                          f"restore it, or start the run again") from None
+    if not isinstance(old, DictConfig):
+        raise ConfigError(f"resume={cfg.resume!r} is invalid: {saved} does not hold a config (a mapping); restore it, "
+                          f"or start the run again")
     for override in OverridesParser.create().parse_overrides(overrides):
         key = override.key_or_group
         if key == "resume" or key.startswith("hydra."):
@@ -60,6 +68,19 @@ def check_checkpoint(ckpt: Path, resume: str) -> None:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ConfigError(f"resume={resume!r} is invalid: {ckpt} cannot be read ({first}); it is truncated or "
                           f"corrupt: resume from a run whose checkpoint is intact, or start the run again") from None
+
+
+def check_shapes(ckpt: Path, module: torch.nn.Module, resume: str, overrides: list[str]) -> None:
+    """ConfigError unless every tensor of the checkpoint fits `module` (the resumed run, built): a key
+    that changes a shape (model.channels, the dataset's image size, ...) cannot change on resume."""
+    saved = torch.load(ckpt, map_location="cpu", weights_only=True).get("state_dict", {})
+    now = module.state_dict()
+    for name, tensor in saved.items():
+        if name in now and tuple(now[name].shape) != tuple(tensor.shape):
+            changed = [o for o in overrides if not o.split("=", 1)[0].lstrip("+~").startswith(("resume", "hydra."))]
+            raise ConfigError(f"resume={resume!r}: {' '.join(changed) or 'the config'} changes the shape of {name} "
+                              f"(checkpoint {list(tensor.shape)}, now {list(now[name].shape)}); a resumed run "
+                              f"cannot change the network's shape keys: drop the override, or start a new run")
 
 
 def prepend_metrics(old_csv: Path, new_csv: Path) -> None:
