@@ -31,7 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.utilities import rank_zero_only
 
-from snnexp import console, rundir
+from snnexp import capacity, console, rundir
 from snnexp import loggers as trackers
 from snnexp.callbacks import TestEveryEpoch
 from snnexp.data.base import MakesPlots, UsesEncoder
@@ -41,6 +41,8 @@ from snnexp.deploy.base import Target
 from snnexp.errors import ConfigError, check, config_error
 from snnexp.learners.base import Learner
 from snnexp.metrics.energy import run_metrics
+from snnexp.models.base import SpikingModel
+from snnexp.nonfinite import NonFiniteGuard
 from snnexp.resume import check_shapes, prepend_metrics, resume_config
 from snnexp.runtime import tune_allocator
 from snnexp.status import DONE, STARTED, ended, write_results
@@ -108,6 +110,9 @@ def build(cfg: DictConfig, overrides: list[str] | None = None) -> Parts:
     refuse_unused(learner, overrides)
     learner.check_setup(cfg.trainer)  # Trainer options it cannot honour; its optimizer, built once
     target.check_learner(learner, datamodule)  # what it will deploy, and its input
+    if target.trainer_kwargs().get("accelerator") == "cpu" and isinstance(model, SpikingModel):
+        capacity.check_fits(model, tuple(datamodule.in_shape), int(cfg.T), int(getattr(datamodule, "batch_size", 1)),
+                            learner.steps_kept(int(cfg.T)), learner.name)  # not an allocator error after the work
     return Parts(datamodule, encoder, model, learner, target)
 
 
@@ -238,7 +243,8 @@ def _run(cfg: DictConfig, context: RunContext) -> dict[str, Any]:
         throughput = Throughput()
         checkpoint = LastCheckpoint(run_dir / "checkpoints")
         epoch_test = TestEveryEpoch() if cfg.get("test_every_epoch") else None
-        callbacks = [throughput] + ([epoch_test] if epoch_test else [])  # test before saving
+        guard = NonFiniteGuard(cfg.get("nonfinite", "stop"))
+        callbacks = [guard, throughput] + ([epoch_test] if epoch_test else [])  # test before saving
         callbacks += [checkpoint, StampCheckpoints(), *console.progress_bars(cfg.trainer)]
         trainer = instantiate(cfg.trainer, logger=loggers, callbacks=callbacks,
                               enable_checkpointing=False, default_root_dir=str(run_dir),
@@ -247,6 +253,8 @@ def _run(cfg: DictConfig, context: RunContext) -> dict[str, Any]:
         results.update(_scalars(trainer.callback_metrics))  # train/ and val/ (test replaces them)
         results["train/samples_per_s"] = throughput.samples_per_s
         results["train/epochs"] = trainer.current_epoch
+        results["threads"] = torch.get_num_threads()  # deploy.num_threads: it can change a result's last digits
+        results.update(guard.results())
         results["data/samples"] = {"train": _size(parts.datamodule.train_dataloader()),
                                    "val": _size(parts.datamodule.val_dataloader()),
                                    "test": _size(parts.datamodule.test_dataloader())}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections.abc as abc
 import difflib
 import inspect
+import math
 import types
 import typing
 from typing import Any, Literal, Union
@@ -73,12 +74,21 @@ def check_node(node: dict, path: str, raw: dict | None = None) -> None:
             raise ConfigError(f"{full} is not an option of {path} ({target}): {hint} Check the spelling, or remove it"
                               .replace(":  ", ": "))
         hint = params[key]
+        if _non_finite(value):  # no constructor here can use them: tau=inf never fires, threshold=nan never compares
+            raise ConfigError(f"{full}={value!r} is invalid: must be a finite number (not inf or nan) "
+                              f"(argument {key} of {target})")
         if value == "???" or hint is _UNCHECKED or fits(value, hint):
             continue
         source = (raw or {}).get(key)
         via = f" (from {source})" if isinstance(source, str) and "${" in source else ""
         raise ConfigError(f"{full}={value!r}{via} is invalid: must be {describe(hint)} "
                           f"(argument {key} of {target})")
+
+
+def _non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    return isinstance(value, list) and any(_non_finite(v) for v in value)
 
 
 def parameters(obj: Any) -> tuple[dict[str, Any] | None, bool]:

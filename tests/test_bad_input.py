@@ -23,6 +23,15 @@ BEFORE_TRAINING = [
     (["learner=stdp", "+trainer.gradient_clip_val=1.0"], "trainer.gradient_clip_val=1.0 is invalid: learner=stdp"),
     (["learner=hybrid", "+trainer.accumulate_grad_batches=2"], "trainer.accumulate_grad_batches=2 is invalid"),
     (["deploy=gpu", "+deploy.samples=3"], "deploy.samples is not an option of deploy"),
+    # non-finite values, ranges, keys no part reads, and Hydra's own refusals: exit 2 like the rest
+    (["neuron.v_threshold=inf"], "neuron.v_threshold=inf is invalid: must be a finite number"),
+    (["neuron.tau=inf"], "neuron.tau=inf is invalid: must be a finite number"),
+    (["seed=-1"], "seed=-1 is invalid: must be an integer from 0 to 4294967295"),
+    (["+sed=1"], "+sed=1 has no effect: no part of snnexp reads a top-level 'sed'; did you mean seed?"),
+    (["foo=1"], "Could not override 'foo'"),
+    (["learner.tau=2"], "Could not override 'learner.tau'"),
+    (["model=nope"], "Could not find 'model/nope'"),
+    (["T=100000"], "T=100000 and dataset.batch_size=64 need about"),  # the memory estimate, not 17 s of work
     # Loihi: what training would produce, refused before it
     (["deploy=loihi", "learner=ann2snn"], "learner.input=poisson"),
     (["deploy=loihi", "encoding=direct"], "encoding=poisson"),

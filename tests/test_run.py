@@ -76,10 +76,10 @@ def test_same_seed_same_result(tmp_path):
 
 
 def test_invalid_value_names_its_key_without_traceback(tmp_path):
-    proc = run_cli(QUICK + ["neuron.tau=1.0"], run_dir=tmp_path, check=False)
+    proc = run_cli(QUICK + ["neuron.tau=1.0"], run_dir=tmp_path / "a", check=False)
     assert proc.returncode == 2
     assert "neuron.tau=1.0 is invalid" in proc.stderr and "Traceback" not in proc.stderr
-    proc = run_cli(QUICK + ["T=0"], run_dir=tmp_path, check=False)
+    proc = run_cli(QUICK + ["T=0"], run_dir=tmp_path / "b", check=False)
     assert proc.returncode == 2 and "T=0 is invalid" in proc.stderr
 
 

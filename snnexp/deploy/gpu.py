@@ -1,7 +1,7 @@
 """Train and evaluate on CUDA GPUs."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -19,7 +19,7 @@ class GPUTarget(CPUTarget):
     choice can differ between runs, so set it false where bit-equal reruns matter).
     """
 
-    def __init__(self, num_threads: int | None = None, cudnn_benchmark: bool = True):
+    def __init__(self, num_threads: int | Literal["auto"] | None = "auto", cudnn_benchmark: bool = True):
         if not torch.cuda.is_available():
             raise ConfigError(
                 f"deploy=gpu needs a CUDA GPU, but torch {torch.__version__} sees none "

@@ -80,6 +80,11 @@ class Learner(pl.LightningModule):
                       f"apply it: remove it")
         self.configure_optimizers()
 
+    def steps_kept(self, T: int) -> int:
+        """Time steps of activations a training step keeps at once (snnexp.capacity's estimate):
+        none by default (evaluation and local rules free each step's); BPTT keeps all T."""
+        return 0
+
     def deployed_model(self) -> torch.nn.Module:
         """The spiking network that training produces, as a deploy target will receive it."""
         return self.model

@@ -67,6 +67,9 @@ class BPTT(EncodingAndActivity, Learner):
                                         for s in ("train_", "val_", "test_")})
         self._monitor: ActivityMonitor | None = None
 
+    def steps_kept(self, T: int) -> int:
+        return T  # every step's activations wait for the backward
+
     def forward(self, x: Tensor, stage: str = "test") -> Tensor:
         """[N, ...] images -> [N, K] time-averaged output."""
         return self.model(self.encoder(x, generator=self.generator(stage))).mean(0)

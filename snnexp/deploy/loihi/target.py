@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytorch_lightning as pl
 import torch
@@ -41,7 +41,7 @@ class LoihiTarget(CPUTarget):
     run_lava=false stops after step 3 (no Lava environment needed).
     """
 
-    def __init__(self, num_threads: int | None = 1, samples: int = 200, run_lava: bool = True,
+    def __init__(self, num_threads: int | Literal["auto"] | None = 1, samples: int = 200, run_lava: bool = True,
                  lava_venv: str | None = None, nir_dt: float = 1e-4, timeout_s: float = 1800, netx: bool = True):
         super().__init__(num_threads)
         check(int(samples) >= 1, "deploy.samples", samples, "must be >= 1 test samples")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 import nir
 import pytorch_lightning as pl
@@ -35,8 +35,8 @@ class NIRTarget(CPUTarget):
     Residual (add) and recurrent networks export as graphs (`snnexp.deploy.nir.export`).
     """
 
-    def __init__(self, num_threads: int | None = None, samples: int = 100, dt: float = 1e-4, avg_pool: str = "avg",
-                 simulators: Sequence[str] | None = None):
+    def __init__(self, num_threads: int | Literal["auto"] | None = "auto", samples: int = 100, dt: float = 1e-4,
+                 avg_pool: str = "avg", simulators: Sequence[str] | None = None):
         super().__init__(num_threads)
         check(int(samples) >= 1, "deploy.samples", samples, "must be >= 1 test samples")
         check(float(dt) > 0, "deploy.dt", dt, "must be > 0 seconds per step")
