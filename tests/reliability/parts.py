@@ -8,11 +8,12 @@ from snnexp.learners.bptt import BPTT
 
 
 class DigitsWithBadPixels(Digits):
-    """scikit-learn's digits with one pixel of one image set to `bad` (nan or inf)."""
+    """scikit-learn's digits with one pixel of one image in 7 set to NaN (`bad=not_a_number`) or inf
+    (`bad=infinite`): words, since the command line would read `nan` as a number (and refuse it)."""
 
-    def __init__(self, bad: str = "nan", **kwargs):
+    def __init__(self, bad: str = "not_a_number", **kwargs):
         super().__init__(**kwargs)
-        self.bad = float(bad)
+        self.bad = {"not_a_number": float("nan"), "infinite": float("inf")}[bad]
 
     def load(self):
         data = super().load()

@@ -12,11 +12,12 @@ BAD_DATA = "dataset._target_=tests.reliability.parts.DigitsWithBadPixels"
 NAN_LOSS = "learner._target_=tests.reliability.parts.BPTTWithNaNLoss"
 
 
-@pytest.mark.parametrize("encoding, bad", [("direct", "nan"), ("direct", "inf"), ("poisson", "nan"), ("poisson", "inf")])
+@pytest.mark.parametrize("encoding, bad", [("direct", "not_a_number"), ("direct", "infinite"),
+                                           ("poisson", "not_a_number"), ("poisson", "infinite")])
 def test_non_finite_pixels_are_refused_naming_the_batch(encoding, bad, tmp_path):
     proc = run_cli(ARGS + [f"encoding={encoding}", BAD_DATA, f"+dataset.bad={bad}"], run_dir=tmp_path, check=False)
     assert proc.returncode == 2, proc.stderr[-3000:]
-    count = "NaN and 0 inf" if bad == "nan" else "0 NaN and"
+    count = "NaN and 0 inf" if bad == "not_a_number" else "0 NaN and"
     assert "the dataset's training batch 0 (epoch 0, shape [64, 1, 8, 8]) holds" in proc.stderr, proc.stderr[-2000:]
     assert count in proc.stderr
     assert "Traceback" not in proc.stderr
