@@ -1,4 +1,8 @@
-"""Experiment trackers. The run dir's metrics.csv is always written; these add trackers."""
+"""Experiment trackers. The run dir's metrics.csv is always written; these add trackers.
+
+wandb (offline unless an account is set up), TensorBoard and MLflow, the last two local: their
+files go under the run dir (tensorboard/, mlflow.db), and the console's last lines say how to look.
+"""
 from __future__ import annotations
 
 import netrc
@@ -6,7 +10,7 @@ import os
 import warnings
 from pathlib import Path
 
-from pytorch_lightning.loggers import CSVLogger, Logger, WandbLogger
+from pytorch_lightning.loggers import CSVLogger, Logger, MLFlowLogger, TensorBoardLogger, WandbLogger
 
 WANDB_MODES = ("auto", "online", "offline", "disabled")
 
@@ -40,6 +44,18 @@ def wandb_logger(save_dir: str | Path, project: str = "snnexp", name: str | None
     return logger
 
 
+def tensorboard_logger(save_dir: str | Path, name: str = "tensorboard") -> TensorBoardLogger:
+    """Event files in <save_dir>/<name>/ (`tensorboard --logdir` it; a sweep's dir shows every job)."""
+    return TensorBoardLogger(save_dir=str(save_dir), name=name, version="", default_hp_metric=False)
+
+
+def mlflow_logger(save_dir: str | Path, experiment: str = "snnexp", run_name: str | None = None) -> MLFlowLogger:
+    """An MLflow run in <save_dir>/mlflow.db, a local SQLite store (no server: `mlflow ui` reads it;
+    MLflow 3 refuses its old folder store unless told otherwise)."""
+    uri = f"sqlite:///{Path(save_dir).absolute() / 'mlflow.db'}"
+    return MLFlowLogger(experiment_name=experiment, run_name=run_name, tracking_uri=uri)
+
+
 def csv_logger(save_dir: str | Path) -> CSVLogger:
     """Writes <save_dir>/metrics.csv (one row per logging call) and hparams.yaml.
 
@@ -66,6 +82,12 @@ def finish(loggers: list[Logger]) -> list[str]:
             run = logger.experiment
             notes.append(wandb_note(run))
             run.finish()
+        elif isinstance(logger, TensorBoardLogger):
+            logger.finalize("success")
+            notes.append(f"tensorboard: tensorboard --logdir {_short(Path(logger.log_dir))}")
+        elif isinstance(logger, MLFlowLogger):
+            logger.finalize("success")
+            notes.append(f"mlflow: mlflow ui --backend-store-uri {logger._tracking_uri}")
     return [n for n in notes if n]
 
 
