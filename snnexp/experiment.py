@@ -6,7 +6,7 @@ checkpoints/last.ckpt, plots/*.png and, with the wandb logger, wandb/; results.j
 checkpoint carry snnexp's version stamp (snnexp.version). The console: snnexp.console.
 
 What each part offers is declared once: a learner is a `snnexp.learners.base.Learner`
-(.model, .encoder, generator(stage), extra_results, extra_plots, unused_keys, uses_encoding,
+(.model, .encoder, generator(stage), extra_results, extra_plots, unused_keys, unused_groups,
 check_setup, deployed_model), a target a `snnexp.deploy.base.Target` (setup, prepare_model,
 check_learner, trainer_kwargs, after_training), and a datamodule may offer the Protocols of
 `snnexp.data.base` (use_encoder, extra_plots). results.json carries the run's `status`
@@ -93,13 +93,13 @@ def build(cfg: DictConfig, overrides: list[str] | None = None) -> Parts:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.dataset)
     learner_class: type[Learner] = get_object(cfg.learner._target_)
+    for group, why in learner_class.unused_groups.items():
+        refuse_group(group, overrides, f"learner={learner_class.name} {why}")
     encoder = None
-    if learner_class.uses_encoding:
+    if "encoding" not in learner_class.unused_groups:
         encoder = instantiate(cfg.encoding)
         if isinstance(datamodule, UsesEncoder):  # it may convert the whole dataset with it (events, cached)
             encoder = datamodule.use_encoder(encoder)  # ... and hand back the per-batch step; in_shape follows
-    else:
-        refuse_group("encoding", overrides, f"learner={learner_class.name} encodes its input itself (learner.input)")
     neuron = instantiate(cfg.neuron)  # a factory: the model calls it once per layer
     # Objects go in through partials: Hydra would turn a dataclass argument into a DictConfig.
     model = instantiate(cfg.model, _partial_=True)(
@@ -140,7 +140,7 @@ def refuse_group(group: str, overrides: list[str], why: str) -> None:
     """A choice or key of `group` the user set, in a run that does not use that group, is an error."""
     for item in overrides:
         key = item.lstrip("+~").split("=", 1)[0]
-        if key == group or key.startswith(group + "."):
+        if key == group or key.startswith((group + ".", group + "/")):
             raise ConfigError(f"{item} has no effect: {why}; remove it")
 
 

@@ -20,6 +20,7 @@ BEFORE_TRAINING = [
     (["+trainer.max_epocs=4"], "did you mean max_epochs"),
     (["learner.optimizer.lr=-1"], "learner.optimizer (Adam: lr=-1"),
     (["learner=ann2snn", "encoding=saccade"], "encoding=saccade has no effect: learner=ann2snn encodes its input"),
+    (["learner=ann2snn", "neuron=plif"], "neuron=plif has no effect: learner=ann2snn converts to its own neuron"),
     (["learner=stdp", "+trainer.gradient_clip_val=1.0"], "trainer.gradient_clip_val=1.0 is invalid: learner=stdp"),
     (["learner=hybrid", "+trainer.accumulate_grad_batches=2"], "trainer.accumulate_grad_batches=2 is invalid"),
     (["deploy=gpu", "+deploy.samples=3"], "deploy.samples is not an option of deploy"),

@@ -80,7 +80,10 @@ class ANN2SNN(Learner):
     """
 
     name = "ann2snn"
-    uses_encoding = False  # learner.input feeds the SNN; the ANN trains on the images themselves
+    unused_groups = {  # learner.input feeds the SNN (the ANN trains on the images themselves); learner.neuron fires
+        "encoding": "encodes its input itself (learner.input)",
+        "neuron": "converts to its own neuron (learner.neuron: IF with reset by subtraction)",
+    }
     streams = {**Learner.streams, "calibration": 2}  # calibration's Poisson input has its own stream
 
     def __init__(

@@ -8,8 +8,9 @@ uses, besides Lightning's hooks:
   `extra_plots(run_dir) -> [png paths]` (both empty by default);
 - `unused_keys()`: keys of its config group this run does not use (the experiment refuses them
   when the user sets them, instead of ignoring them silently);
-- `uses_encoding`: False for a learner that encodes its input itself (ann2snn): the `encoding`
-  group is then not built, and setting it is refused;
+- `unused_groups`: the config groups it does not use, each with why (ann2snn encodes its input
+  itself and converts to its own neuron): the `encoding` group is then not built, and choosing an
+  option or setting a key of any of them is refused, by one rule (snnexp.experiment.build);
 - `check_setup(trainer_cfg)`: before training, refuses Trainer options it cannot honour and builds
   its optimizer once, so a bad `learner.optimizer` value stops the run at once;
 - `deployed_model()`: the spiking network a deploy target will get after training, so the target
@@ -35,7 +36,7 @@ class Learner(pl.LightningModule):
     """Base class: the model check, seeded encoder generators and the optional result hooks."""
 
     name: ClassVar[str]  # the option name in snnexp/conf/learner/ (what SpikingModel.learners lists)
-    uses_encoding: ClassVar[bool] = True  # False: it encodes the input itself (the encoding group is unused)
+    unused_groups: ClassVar[dict[str, str]] = {}  # group -> why this learner does not use it
     streams: ClassVar[dict[str, int]] = {"train": 0, "eval": 1}  # random stream -> its seed offset
 
     def __init__(self, model: torch.nn.Module, encoder: Any, seed: int = 0):

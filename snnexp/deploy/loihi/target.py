@@ -129,7 +129,7 @@ def refuse_analog(x_seq: Tensor, learner: Learner) -> None:
     """Loihi's input is spikes: refuse any other value, saying where the input comes from."""
     if torch.equal(x_seq, x_seq.bool().to(x_seq.dtype)):
         return
-    fix = ("choose an encoding that spikes (encoding=poisson or encoding=latency)" if learner.uses_encoding else
+    fix = ("choose an encoding that spikes (encoding=poisson or encoding=latency)" if "encoding" not in learner.unused_groups else
            f"learner={learner.name} encodes its input itself: make it spikes (learner.input=poisson)")
     raise ConfigError(f"deploy=loihi needs spike input (0 or 1), but the network's input has other values "
                       f"(e.g. {float(x_seq[(x_seq != 0) & (x_seq != 1)][0]):g}): {fix}")
