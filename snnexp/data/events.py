@@ -78,7 +78,7 @@ class EventDataModule(pl.LightningDataModule):
 
     # -- shared ------------------------------------------------------------------------------
     def use_encoder(self, encoder):
-        check(hasattr(encoder, "frame"), "encoding", type(encoder).__name__,
+        check(encoder.converts == "events", "encoding", type(encoder).__name__,
               f"{type(self).__name__} holds recorded events: use encoding=frames")
         self.framer = encoder
         self.in_shape = tuple(encoder.out_shape(tuple(type(self).in_shape)))

@@ -27,7 +27,7 @@ class StaticImageDataModule(pl.LightningDataModule):
     part's mean and std (for direct input; rate codes want intensities in [0, 1]).
     The model reads `in_shape` and `num_classes` from here.
 
-    An encoder that converts whole datasets (`converts_dataset`: event-camera emulation) is
+    An encoder that converts whole datasets (`converts = "images"`: event-camera emulation; snnexp.encoding.base) is
     handed over by `use_encoder`. Each pool of images (the official train and test sets, or all
     images without an official test set) is then converted once, independently of the seed, on
     `convert_device` (null: CUDA when available), and cached in `cache_dir` (snnexp.data.cache);
@@ -86,19 +86,18 @@ class StaticImageDataModule(pl.LightningDataModule):
         """What the learner applies per batch: `encoder` itself, or for a dataset-level one
         (kept here, applied in setup) the time-first step for its frames. Refuses, before any
         work, an encoder that needs intensities in [0, 1] with normalize=true."""
-        if self.normalize and getattr(encoder, "input_range", None) is not None:
+        if self.normalize and encoder.input_range is not None:
             lo, hi = encoder.input_range
             name = type(encoder).__name__.lower()
             raise ConfigError(
                 f"dataset.normalize=true is invalid with encoding={name}: normalize standardises the pixels to "
                 f"zero mean and unit variance (negative values), and {name} needs intensities in [{lo:g}, {hi:g}]. "
                 f"Set dataset.normalize=false, or use encoding=direct.")
-        if getattr(encoder, "converts_dataset", False):
-            check(hasattr(encoder, "convert"), "encoding", type(encoder).__name__,
-                  f"{type(self).__name__} holds still images: choose an image encoding (e.g. saccade)")
-            conversion_device(self.convert_device)
-        if not getattr(encoder, "converts_dataset", False):
+        check(encoder.converts != "events", "encoding", type(encoder).__name__,
+              f"{type(self).__name__} holds still images: choose an image encoding (e.g. saccade)")
+        if encoder.converts is None:
             return encoder
+        conversion_device(self.convert_device)
         self.converter = encoder
         self.in_shape = tuple(encoder.out_shape(tuple(type(self).in_shape)))  # per-step shape of the frames
         return TimeFirst(int(encoder.T))

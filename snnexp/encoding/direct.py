@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from snnexp.encoding.base import Encoder
 from snnexp.errors import check
 
 
@@ -16,7 +17,7 @@ def direct_encode(x: Tensor, T: int, gain: float = 1.0) -> Tensor:
 
 
 @dataclass(frozen=True)
-class Direct:
+class Direct(Encoder):
     """`direct_encode` with fixed T; the first layer then learns its own encoding (Fang et al. 2021)."""
 
     T: int

@@ -5,7 +5,7 @@ and runs the pixel model of `snnexp.encoding.dvs` on the log intensity. Images g
 batches (no per-pixel Python loop). The output is Tonic's events, or frames [T, 2, H, W] binned
 as `tonic.transforms.ToFrame(n_time_bins=T)` does.
 
-These encoders convert a whole dataset once (`converts_dataset = True`): the datamodule calls
+These encoders convert a whole dataset once (`converts = "images"`): the datamodule calls
 `convert` and caches the frames on disk under a key made of `repr(encoder)` (every parameter).
 On the CPU the pixel model runs compiled (`dvs_cpu`, same events as the torch reference
 `dvs.dvs_pixels`, which runs on any device, e.g. CUDA).
@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from snnexp.encoding import dvs_cpu
+from snnexp.encoding.base import Encoder
 from snnexp.encoding.dvs import EventBatch, add_noise, dvs_pixels, from_pixels, noise_events, to_frames
 from snnexp.errors import check
 
@@ -39,7 +40,7 @@ def luminance(x: Tensor) -> Tensor:
 
 
 @dataclass(frozen=True)
-class DVSEmulator:
+class DVSEmulator(Encoder):
     """Shared parameters of the three emulations; subclasses say how the scene moves.
 
     T: frames per sample. margin_px: black border around the image on the sensor (3 on each
@@ -61,7 +62,7 @@ class DVSEmulator:
     render_steps: int = 48
     seed: int = 0
 
-    converts_dataset: ClassVar[bool] = True
+    converts: ClassVar[str] = "images"
     input_range: ClassVar[tuple[float, float]] = (0.0, 1.0)  # intensities (dataset.normalize=false)
 
     def __post_init__(self):

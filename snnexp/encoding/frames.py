@@ -9,11 +9,12 @@ import tonic
 import torch
 from torch import Tensor
 
+from snnexp.encoding.base import Encoder
 from snnexp.errors import check
 
 
 @dataclass(frozen=True)
-class TimeFirst:
+class TimeFirst(Encoder):
     """Batches of frame sequences [N, T, ...] -> [T, N, ...] float (the model is time-first).
 
     Datamodules batch samples first, like every other dataset, so learners, deploy targets and
@@ -35,7 +36,7 @@ class Frames(TimeFirst):
     this object on each batch (TimeFirst).
     """
 
-    converts_dataset: ClassVar[bool] = True
+    converts: ClassVar[str] = "events"
 
     def __post_init__(self):
         check(int(self.T) >= 1, "T", self.T, "must be >= 1 time step")

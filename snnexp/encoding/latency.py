@@ -8,6 +8,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
+from snnexp.encoding.base import Encoder
 from snnexp.errors import check
 
 MAPPINGS = ("linear", "log")
@@ -53,7 +54,7 @@ def latency_encode(x: Tensor, T: int, mapping: str = "linear", threshold: float 
 
 
 @dataclass(frozen=True)
-class Latency:
+class Latency(Encoder):
     """`latency_encode` with fixed parameters; deterministic (the generator is not used)."""
 
     input_range: ClassVar[tuple[float, float]] = (0.0, 1.0)  # intensities (dataset.normalize=false)

@@ -7,6 +7,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
+from snnexp.encoding.base import Encoder
 from snnexp.errors import check
 
 
@@ -27,10 +28,11 @@ def poisson_encode(x: Tensor, T: int, max_rate: float = 1.0, generator: torch.Ge
 
 
 @dataclass(frozen=True)
-class Poisson:
+class Poisson(Encoder):
     """`poisson_encode` with fixed T and max_rate (spikes per step at intensity 1)."""
 
     input_range: ClassVar[tuple[float, float]] = (0.0, 1.0)  # intensities (dataset.normalize=false)
+    rate_coded: ClassVar[bool] = True
 
     T: int
     max_rate: float = 1.0

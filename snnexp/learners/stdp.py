@@ -110,7 +110,7 @@ class STDP(EncodingAndActivity, Learner):
         check(self.teacher_spikes >= 1, "learner.teacher_spikes", teacher_spikes, "must be >= 1 spikes per sample")
         self.min_spikes = own.min_spikes if own is not None else None
         self.rate_boost, self.max_boosts = (own.rate_boost, own.max_boosts) if own is not None else (0.0, 0)
-        check(self.min_spikes is None or (dataclasses.is_dataclass(encoder) and hasattr(encoder, "max_rate")),
+        check(self.min_spikes is None or (encoder is not None and encoder.rate_coded),
               "model.min_spikes", self.min_spikes, f"re-showing weak samples at a higher rate needs a rate code "
               f"(encoding=poisson), not {type(encoder).__name__}; set model.min_spikes=null")
         check(int(label_samples) >= 1, "learner.label_samples", label_samples, "must be >= 1 training images")
