@@ -190,14 +190,6 @@ def cpu_events(render: Render, sensor: Sensor, n: int, height: int, width: int,
         return converter.events(render, sensor, n, height, width)
 
 
-def cpu_frames(render: Render, sensor: Sensor, n: int, height: int, width: int, out: np.ndarray,
-               noise: tuple[Tensor, Tensor, Tensor] | None = None, threads: int | None = None) -> np.ndarray:
-    """`Converter.frames` on a converter of its own, waited for: returns the filled `out`."""
-    with Converter(threads) as converter:
-        converter.frames(render, sensor, n, height, width, out, noise)
-    return out
-
-
 def shift_render(scene: Tensor, pad: int, offsets: list[tuple[float, float]]) -> Render:
     """`Render` of a camera moved by offsets (dx, dy) pixels over scene [N, H, W] padded by `pad` (emulation._shift)."""
     n, height, width = scene.shape

@@ -96,11 +96,6 @@ def conv_of(layer: torch.nn.Conv2d) -> Conv:
     return Conv(tuple(layer.stride), tuple(layer.padding), tuple(layer.dilation), int(layer.groups))
 
 
-def decay_traces(traces: Traces, pre_s: Tensor, post_s: Tensor, p: STDPParams) -> Traces:
-    """tr <- tr * exp(-1/tau) + s for both traces (returns new tensors)."""
-    return Traces(traces.pre * math.exp(-1 / p.tau_pre) + pre_s, traces.post * math.exp(-1 / p.tau_post) + post_s)
-
-
 def outer_sum(post: Tensor, pre: Tensor, w_shape: torch.Size, conv: Conv | None) -> Tensor:
     """sum over the batch (and positions) of post (x) pre, shaped like the weight.
 
@@ -138,10 +133,6 @@ def stdp_step(pre_s: Tensor, post_s: Tensor, traces: Traces, w: Tensor, p: STDPP
 def _sharing(post_s: Tensor, p: STDPParams) -> float:
     """1 for reduce="sum"; else the post neurons one weight serves: N [* H' * W'] for post_s [N, C, ...]."""
     return 1.0 if p.reduce == "sum" else float(post_s.numel() // post_s.shape[1])
-
-
-def initial_traces(pre_s: Tensor, post_s: Tensor) -> Traces:
-    return Traces(torch.zeros_like(pre_s), torch.zeros_like(post_s))
 
 
 def trace_seq(s_seq: Tensor, tau: float, tr0: Tensor | None = None) -> Tensor:

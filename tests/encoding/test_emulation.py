@@ -135,5 +135,6 @@ def test_without_the_compiled_path_the_torch_reference_converts(monkeypatch):
     enc = Flicker(T=4)
     compiled = enc.convert(x)
     monkeypatch.setattr(dvs_cpu, "available", lambda: False)
-    monkeypatch.setattr(dvs_cpu, "cpu_frames", lambda *a, **k: pytest.fail("the compiled path ran"))
+    monkeypatch.setattr(dvs_cpu, "Converter", lambda *a, **k: pytest.fail("the compiled path ran"))
+    monkeypatch.setattr(dvs_cpu, "cpu_events", lambda *a, **k: pytest.fail("the compiled path ran"))
     assert np.array_equal(enc.convert(x), compiled)
