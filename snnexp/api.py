@@ -79,6 +79,12 @@ def run(config: Sequence[str] | DictConfig = (), run_dir: str | Path | None = No
     folder, like the CLI's, unless `run_dir` is given; it gets what a CLI run leaves
     (.hydra/, results.json, metrics.csv, checkpoints/last.ckpt, plots/), so `resume=<run dir>`
     and `snnexp.load` work on it. Sweeps (`-m`) are the CLI's.
+
+    The calling process keeps its torch thread count and environment (both restored after the run).
+    What the run leaves changed: the global random generators (Lightning's seed_everything seeds
+    random, numpy and torch from `seed`), and glibc's malloc thresholds (set once per process, keeping
+    freed blocks for the next time step's tensors: snnexp.runtime; SNNEXP_MALLOC_TUNING=0 keeps the
+    defaults).
     """
     if isinstance(config, DictConfig):
         cfg = config

@@ -17,10 +17,12 @@ from __future__ import annotations
 import difflib
 import logging
 import math
+import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytorch_lightning as pl
 import torch
@@ -36,7 +38,7 @@ from snnexp import loggers as trackers
 from snnexp.callbacks import TestEveryEpoch
 from snnexp.data.base import MakesPlots, UsesEncoder
 from snnexp.ddp import one_job_per_process_group
-from snnexp.context import CONF, RunContext, job_config
+from snnexp.context import CONF, RUN_DIR_ENV, RunContext, job_config
 from snnexp.deploy.base import Target
 from snnexp.errors import ConfigError, check, config_error
 from snnexp.learners.base import Learner
@@ -203,8 +205,24 @@ def run(cfg: DictConfig, context: RunContext | None = None) -> dict[str, Any]:
     config's `hydra` node (snnexp.compose), Hydra's job context (run.py) or a `run_dir` key.
     """
     context = context or RunContext.of(cfg)
-    with console.quiet(context.verbose), one_job_per_process_group():  # DDP in a sweep: a process group per job
+    with console.quiet(context.verbose), one_job_per_process_group(), _restored_process():
         return _run(job_config(cfg), context)
+
+
+@contextmanager
+def _restored_process() -> Iterator[None]:
+    """What a run sets for itself and gives back: torch's thread count (deploy.num_threads) and the
+    run-dir variable a DDP launch reads (snnexp.context.RUN_DIR_ENV). What it leaves changed is said
+    in snnexp.api.run's docstring."""
+    threads, run_dir_env = torch.get_num_threads(), os.environ.get(RUN_DIR_ENV)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        if run_dir_env is None:
+            os.environ.pop(RUN_DIR_ENV, None)
+        else:
+            os.environ[RUN_DIR_ENV] = run_dir_env
 
 
 def _run(cfg: DictConfig, context: RunContext) -> dict[str, Any]:

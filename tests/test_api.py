@@ -179,3 +179,16 @@ def test_load_of_an_ann2snn_run_gives_its_converted_network(tmp_path):
             correct += int((pred == y).sum())
             total += len(y)
     assert correct / total == pytest.approx(results["test/acc"], abs=1e-6) and results["test/acc"] > 0.5
+
+
+def test_run_gives_back_the_thread_count_and_environment(tmp_path):
+    from snnexp.context import RUN_DIR_ENV
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        snnexp.run(QUICK + ["logger=none", "deploy.num_threads=2"], run_dir=tmp_path / "run")
+        assert torch.get_num_threads() == 1
+        assert RUN_DIR_ENV not in os.environ
+    finally:
+        torch.set_num_threads(before)
