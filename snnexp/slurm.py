@@ -1,10 +1,9 @@
 """A scheduler job that is requeued re-enters its own run dir and continues from its own checkpoint.
 
 Requeueing is submitit's (hydra/launcher=slurm, and submitit_local where no slurmd runs): SLURM sends
-SIGUSR2 `signal_delay_s` before the time limit (or on preemption); submitit's handler in the job
-pickles the job's call (Hydra's launcher, with the same overrides and so the same run dir), runs
-`scontrol requeue` and exits. The job starts again with the same SLURM_JOB_ID and
-SLURM_RESTART_COUNT > 0, composes the same config, and Hydra hands it the same run dir, which already
+SIGUSR2 `signal_delay_s` before the time limit; submitit's handler in the job pickles the job's call
+(Hydra's launcher, with the same overrides and so the same run dir), runs `scontrol requeue` and
+exits. The job starts again with the same job id and SLURM_RESTART_COUNT > 0, composes the same config, and Hydra hands it the same run dir, which already
 holds this job's results.json and checkpoints/last.ckpt: `requeued_into` says so, and the run resumes
 there instead of starting over. Lightning's SLURMEnvironment auto-requeue is not used: submitit
 already owns the job's signal handlers and its requeue, and two mechanisms would requeue twice.
@@ -21,13 +20,16 @@ from pathlib import Path
 from snnexp.resume import prepend_metrics
 from snnexp.status import DONE, read_results
 
-JOB_KEY = "scheduler_job"  # in results.json: "slurm:<SLURM_JOB_ID>" or "local:<submitit's job id>"
+JOB_KEY = "scheduler_job"  # in results.json: "slurm:<job id>" or "local:<submitit's job id>" (current_job)
 KEPT_METRICS = "metrics.requeued.csv"  # the earlier attempts' rows while a requeued job runs
 
 
 def current_job() -> str | None:
-    """The scheduler job this process runs in: `slurm:<SLURM_JOB_ID>` (an array task has its own
-    id), `local:<id>` under submitit's local executor; None outside one."""
+    """The scheduler job this process runs in, as scancel and scontrol take it: `slurm:<SLURM_JOB_ID>`,
+    `slurm:<array job id>_<task id>` for an array task (a sweep's jobs; scancel refuses such a task's
+    own SLURM_JOB_ID), `local:<id>` under submitit's local executor; None outside one."""
+    if os.environ.get("SLURM_ARRAY_JOB_ID") and os.environ.get("SLURM_ARRAY_TASK_ID"):
+        return f"slurm:{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ['SLURM_ARRAY_TASK_ID']}"
     if os.environ.get("SLURM_JOB_ID"):
         return f"slurm:{os.environ['SLURM_JOB_ID']}"
     if os.environ.get("SUBMITIT_EXECUTOR") == "local" and os.environ.get("SUBMITIT_LOCAL_JOB_ID"):

@@ -9,7 +9,8 @@ from snnexp.status import write_results
 
 @pytest.fixture
 def no_job(monkeypatch):
-    for name in ("SLURM_JOB_ID", "SLURM_RESTART_COUNT", "SUBMITIT_EXECUTOR", "SUBMITIT_LOCAL_JOB_ID"):
+    for name in ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_RESTART_COUNT",
+                 "SUBMITIT_EXECUTOR", "SUBMITIT_LOCAL_JOB_ID"):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
@@ -32,6 +33,13 @@ def test_a_requeued_slurm_job_finds_its_own_dir_and_checkpoint(tmp_path, no_job)
     assert requeued_into(run_dir) == Requeued(run_dir / "checkpoints" / "last.ckpt", attempt=2)
     no_job.setenv("SLURM_JOB_ID", "43")
     assert requeued_into(run_dir) is None  # another job's dir is never taken over
+
+
+def test_an_array_task_is_named_as_scancel_takes_it(no_job):
+    no_job.setenv("SLURM_JOB_ID", "17")  # a sweep's job 0: array 16, task 0; `scancel 17` is refused
+    no_job.setenv("SLURM_ARRAY_JOB_ID", "16")
+    no_job.setenv("SLURM_ARRAY_TASK_ID", "0")
+    assert current_job() == "slurm:16_0"
 
 
 def test_a_finished_run_is_never_reentered(tmp_path, no_job):
