@@ -27,11 +27,12 @@ configure() {
   chown munge:munge /etc/munge/munge.key 2>/dev/null || true
   chmod 400 /etc/munge/munge.key
   mkdir -p /etc/slurm "$STATE" /var/spool/slurmd "$LOGS" /run/munge
-  chown munge:munge /run/munge 2>/dev/null || true
+  chown munge:munge /run/munge /var/log/munge /var/lib/munge 2>/dev/null || true  # munged checks their owner
   # Rewritten on each start: the host name and CPU count are this machine's (a CI clone gets a new one).
   cat > "$CONF" <<EOF
 ClusterName=snnexp
-SlurmctldHost=$HOST
+# the loopback address: a fresh container's host name need not resolve
+SlurmctldHost=$HOST(127.0.0.1)
 SlurmUser=root
 AuthType=auth/munge
 ProctrackType=proctrack/linuxproc
@@ -52,7 +53,7 @@ MpiDefault=none
 KillWait=10
 # the scheduler looks at pending jobs (a requeued one among them) this often
 SchedulerParameters=sched_interval=5
-NodeName=$HOST CPUs=$(nproc) RealMemory=4000 State=UNKNOWN
+NodeName=$HOST NodeAddr=127.0.0.1 CPUs=$(nproc) RealMemory=4000 State=UNKNOWN
 PartitionName=debug Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
 EOF
 }
@@ -64,7 +65,7 @@ running() { [ -s "$(pidfile "$1")" ] && kill -0 "$(cat "$(pidfile "$1")")" 2>/de
 start() {
   install
   configure
-  pgrep -x munged >/dev/null || munged --force
+  munge -n >/dev/null 2>&1 || munged --force  # a credential only comes back from a running munged
   running slurmctld || slurmctld
   running slurmd || slurmd
   for _ in $(seq 60); do  # the node registers within seconds
