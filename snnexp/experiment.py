@@ -10,7 +10,9 @@ What each part offers is declared once: a learner is a `snnexp.learners.base.Lea
 check_setup, deployed_model), a target a `snnexp.deploy.base.Target` (setup, prepare_model,
 check_learner, trainer_kwargs, after_training), and a datamodule may offer the Protocols of
 `snnexp.data.base` (use_encoder, extra_plots). results.json carries the run's `status`
-(snnexp.status): written when the run starts, rewritten when it ends.
+(snnexp.status): written when the run starts, rewritten when it ends. SIGTERM and SIGINT end it
+`interrupted` and raise snnexp.signals.Interrupted; a requeued scheduler job continues in its own
+run dir (snnexp.slurm).
 """
 from __future__ import annotations
 
@@ -198,8 +200,9 @@ def _run(cfg: DictConfig, context: RunContext) -> dict[str, Any]:
     console.say(console.choices_line(context.choices))
     choices = dict(context.choices)
     results: dict[str, Any] = {"run_dir": str(run_dir), STAMP_KEY: stamp(), **({"choices": choices} if choices else {})}
-    if current_job() is not None:  # how a requeued job knows its own dir again
-        results[JOB_KEY] = current_job()
+    job = current_job()
+    if job is not None:  # how a requeued job knows its own dir again
+        results[JOB_KEY] = job
     if requeued is not None:
         results["requeued"] = requeued.attempt
     if _is_rank_zero():  # a job killed before it ends still shows up: as "started", i.e. failed
