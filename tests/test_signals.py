@@ -56,3 +56,17 @@ def test_signals_behind_the_exceptions_that_reach_the_run():
     assert Interrupted(signal.SIGINT).exit_code == 130
     error = ValueError("x")
     assert as_interrupted(error) is error
+
+
+def test_sigterm_stops_a_sweep_in_this_process_and_its_report_lists_the_job(tmp_path):
+    """Hydra's basic launcher runs the jobs in this process: SIGTERM is for the whole sweep (exit 143), and
+    the failure report lists the job it interrupted (a scheduler's job is stopped alone: tests/test_cluster.py)."""
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "-m", f"hydra.sweep.dir={tmp_path}", "seed=0,1",
+                             *LONG], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wait_for(tmp_path / "0" / "checkpoints" / "last.ckpt", proc)
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 143, output[-3000:]
+    epoch = json.loads((tmp_path / "0" / "results.json").read_text())["interrupted_at_epoch"]
+    assert f"{tmp_path / '0'}: interrupted (SIGTERM) at epoch {epoch}" in output
+    assert not (tmp_path / "1").exists()  # the sweep stopped there
