@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: venv run test bench bench-peers nir-peers clean lava lava-if-possible
+.PHONY: venv run test bench bench-peers nir-peers clean lava lava-if-possible slurm
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -26,6 +26,11 @@ test: venv nir-peers lava-if-possible
 	if [ ! -f $(LAVA_VENV)/.installed ]; then \
 	  echo "make test: the Lava tests were SKIPPED: no working $(LAVA_VENV) (make lava needs a Python 3.10; pass PYTHON310=/path/to/python3.10)"; \
 	fi; exit $$status
+
+# A single-node SLURM cluster on this machine (root: apt-get, munge, slurmctld, slurmd), for hydra/launcher=slurm
+# and tests/test_cluster.py; `scripts/slurm_cluster.sh stop` stops it. docs/cluster.md.
+slurm:
+	scripts/slurm_cluster.sh start
 
 bench: venv
 	$(VENV)/bin/python scripts/bench_neurons.py

@@ -24,10 +24,18 @@ log = logging.getLogger("snnexp")
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
     from snnexp.api import run  # after Hydra parsed the command line: `--help` stays fast
+    from snnexp.signals import Interrupted
+    from snnexp.slurm import current_job
 
     sweeping = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         results = run(cfg)
+    except Interrupted as e:  # SIGTERM or Ctrl+C: results.json says `interrupted` and how to continue
+        if sweeping and current_job() is not None:  # a scheduler job: the sweep goes on, and its report lists it
+            log.error("job interrupted: %s", e.detail)
+            return float("nan")
+        print(f"snnexp: {e.detail}", file=sys.stderr)
+        raise SystemExit(e.exit_code) from None  # 143 for SIGTERM, 130 for SIGINT, as a shell reports them
     except Exception as e:
         error = config_error(e)
         if sweeping:  # the job's results.json holds the error; the other jobs go on

@@ -4,6 +4,7 @@ A run prints the option chosen in each config group on one line, one progress ba
 (train, val, test), a short table of the final metrics, and the results path last. It holds
 back Lightning's INFO lines (accelerators, tips, "configured so 100% of the batches..."),
 deprecation warnings raised inside dependencies (torch's LeafSpec from Lightning's internals),
+Lightning's hint to use `srun` on a machine with SLURM installed,
 and wandb's own output (a one-line note from `snnexp.loggers.finish` replaces its summary).
 Warnings raised by snnexp or about the user's own code, errors, and WARNING log records (e.g.
 deploy=loihi's notes) still show. `verbose=true` (or `hydra.verbose=true`) holds nothing back.
@@ -43,6 +44,9 @@ def quiet(verbose: bool = False) -> Iterator[None]:
         with warnings.catch_warnings():
             for category in (DeprecationWarning, FutureWarning):
                 warnings.filterwarnings("ignore", category=category, module=DEPENDENCIES)
+            # Lightning's hint on any machine with SLURM installed, for every run not started by srun
+            # (a run on a login node, a sweep job of submitit's): snnexp runs one process per job.
+            warnings.filterwarnings("ignore", message="The `srun` command is available on your system")
             yield
     finally:
         for name, level in levels.items():

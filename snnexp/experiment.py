@@ -10,7 +10,9 @@ What each part offers is declared once: a learner is a `snnexp.learners.base.Lea
 check_setup, deployed_model), a target a `snnexp.deploy.base.Target` (setup, prepare_model,
 check_learner, trainer_kwargs, after_training), and a datamodule may offer the Protocols of
 `snnexp.data.base` (use_encoder, extra_plots). results.json carries the run's `status`
-(snnexp.status): written when the run starts, rewritten when it ends.
+(snnexp.status): written when the run starts, rewritten when it ends. SIGTERM and SIGINT end it
+`interrupted` and raise snnexp.signals.Interrupted; a requeued scheduler job continues in its own
+run dir (snnexp.slurm).
 """
 from __future__ import annotations
 
@@ -47,7 +49,9 @@ from snnexp.models.base import SpikingModel
 from snnexp.nonfinite import NonFiniteGuard
 from snnexp.resume import check_shapes, prepend_metrics, resume_config
 from snnexp.runtime import tune_allocator
-from snnexp.status import DONE, STARTED, ended, write_results
+from snnexp.signals import Interrupted, as_interrupted, stop_on_signals
+from snnexp.slurm import JOB_KEY, current_job, requeued_into, set_aside_metrics
+from snnexp.status import DONE, FAILED, STARTED, ended, write_results
 from snnexp.typecheck import check_config
 from snnexp.version import STAMP_KEY, StampCheckpoints, stamp
 from snnexp.viz.curves import plot_curves
@@ -205,8 +209,8 @@ def run(cfg: DictConfig, context: RunContext | None = None) -> dict[str, Any]:
     config's `hydra` node (snnexp.compose), Hydra's job context (run.py) or a `run_dir` key.
     """
     context = context or RunContext.of(cfg)
-    with console.quiet(context.verbose), one_job_per_process_group(), _restored_process():
-        return _run(job_config(cfg), context)
+    with console.quiet(context.verbose), one_job_per_process_group(), stop_on_signals(), _restored_process():
+        return _run(job_config(cfg), context)  # one_job_per_process_group: DDP in a sweep, a process group per job
 
 
 @contextmanager
@@ -229,22 +233,33 @@ def _run(cfg: DictConfig, context: RunContext) -> dict[str, Any]:
     t_start = time.perf_counter()
     tune_allocator()
     run_dir = context.run_dir
+    requeued = None if cfg.get("resume") else requeued_into(run_dir)  # a scheduler job back in its own dir
     if _is_rank_zero():  # before anything is written: the dir is this run's alone (snnexp.rundir)
-        rundir.claim(run_dir, resume=Path(cfg.resume) if cfg.get("resume") else None)
+        rundir.claim(run_dir, resume=Path(cfg.resume) if cfg.get("resume") else None, requeued=requeued is not None)
     results: dict[str, Any] = {"run_dir": str(run_dir), STAMP_KEY: stamp()}
     if context.choices:
         results["choices"] = dict(context.choices)
+    job = current_job()
+    if job is not None:  # how a requeued job knows its own dir again
+        results[JOB_KEY] = job
+    if requeued is not None:
+        results["requeued"] = requeued.attempt
     if _is_rank_zero():  # a job killed before it ends still shows up: as "started", i.e. failed
         write_results(run_dir / "results.json", {**results, "status": STARTED, "overrides": list(context.overrides)})
     loggers: list = []
     notes: list[str] = []
     trainer: pl.Trainer | None = None
     ckpt_path = None
+    earlier_metrics = None  # the rows of the run this one continues
     refused = False
     try:
         if cfg.get("resume"):
             cfg, ckpt_path = resume_config(cfg, list(context.overrides))
             context = context.resuming(Path(cfg.resume))  # the run it continues: its group choices
+            earlier_metrics = Path(cfg.resume) / "metrics.csv"
+        elif requeued is not None:  # a scheduler job requeued into its own dir (snnexp.slurm)
+            ckpt_path = requeued.checkpoint
+            earlier_metrics = set_aside_metrics(run_dir)
         context.record(cfg)  # .hydra/config.yaml
         console.say(console.choices_line(context.choices))
         choices = dict(context.choices)
@@ -283,8 +298,11 @@ def _run(cfg: DictConfig, context: RunContext) -> dict[str, Any]:
         results.update(run_metrics(parts.model, results, cfg.get("energy")))  # footprint, sparsity, energy
         if not _is_rank_zero():  # DDP: the other processes stop here; rank 0 reports
             return results
-        if ckpt_path is not None:  # continuous curves: the old run's epochs first
-            prepend_metrics(Path(cfg.resume) / "metrics.csv", run_dir / "metrics.csv")
+        if earlier_metrics is not None:  # continuous curves: the old run's epochs first
+            prepend_metrics(earlier_metrics, run_dir / "metrics.csv")
+            if requeued is not None:
+                earlier_metrics.unlink(missing_ok=True)
+        if ckpt_path is not None:
             results["resumed_from"] = str(ckpt_path)
         results.update(parts.learner.extra_results(run_dir))
         results.update(parts.target.after_training(parts.learner, parts.datamodule, run_dir))
@@ -298,7 +316,12 @@ def _run(cfg: DictConfig, context: RunContext) -> dict[str, Any]:
     except BaseException as e:
         results.update(ended(e, trainer.current_epoch if trainer is not None else None, run_dir))
         refused = config_error(e) is not None  # run.py prints its one message: no log line before it
-        raise
+        stop = as_interrupted(e)
+        if isinstance(stop, Interrupted):  # run.py prints this and exits 128 + signum
+            stop.detail = results["error"]
+        if stop is e:
+            raise
+        raise stop from None
     finally:
         results["wall_s"] = time.perf_counter() - t_start
         results["overrides"] = list(context.overrides)
@@ -306,7 +329,7 @@ def _run(cfg: DictConfig, context: RunContext) -> dict[str, Any]:
         path = run_dir / "results.json"
         if _is_rank_zero():
             write_results(path, results)
-        if "error" in results and not refused:
+        if results.get("status") == FAILED and not refused:  # interrupted or refused: run.py prints one message
             log.error("run failed; what exists is in %s", run_dir)
         rundir.release(run_dir)
     console.say("\n".join(notes))

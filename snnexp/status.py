@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from pathlib import Path
 from typing import Any
+
+from snnexp.signals import STOPS, signal_of
 
 STARTED, DONE, FAILED, INTERRUPTED = "started", "done", "failed", "interrupted"
 UNFINISHED = (f"did not finish (status: {STARTED}): the process was killed (out of memory, SIGKILL, a lost node) "
@@ -49,13 +52,18 @@ def read_results(path: Path) -> dict[str, Any]:
 def ended(e: BaseException, epoch: int | None, run_dir: Path) -> dict[str, Any]:
     """status and error for a run that raised `e` (epoch: the training epoch it was in, if any).
 
-    Ctrl+C (SIGINT) reaches here as KeyboardInterrupt, or as the SystemExit(1) that Lightning
-    raises after handling it: the run was interrupted, and its last finished epoch is checkpointed.
+    A signal (SIGTERM, SIGINT, a scheduler's time-limit warning: snnexp.signals) interrupted the run;
+    its last finished epoch is in checkpoints/last.ckpt, and the error says how to continue.
     """
-    if isinstance(e, KeyboardInterrupt) or isinstance(e.__context__, KeyboardInterrupt):
-        where = f"at epoch {epoch}" if epoch is not None else "before training"
+    signum = signal_of(e)
+    if signum is None:
+        return {"status": FAILED, "error": f"{type(e).__name__}: {e}"}
+    name = signal.Signals(signum).name
+    where = f"at epoch {epoch}" if epoch is not None else "before training"
+    if signum in STOPS:
         kept = (f"checkpoints/last.ckpt holds the last finished epoch: continue with `python run.py resume={run_dir}`"
                 if (run_dir / "checkpoints" / "last.ckpt").is_file() else "no epoch had finished, so there is no checkpoint")
-        return {"status": INTERRUPTED, "interrupted_at_epoch": epoch,
-                "error": f"interrupted (SIGINT/KeyboardInterrupt) {where}; {kept}"}
-    return {"status": FAILED, "error": f"{type(e).__name__}: {e}"}
+    else:  # submitit's handler requeued the job (or said why not, in the job's log under .submitit/)
+        kept = "the scheduler's time-limit or preemption warning: submitit requeues the job, which continues here"
+    return {"status": INTERRUPTED, "interrupted_at_epoch": epoch, "signal": name,
+            "error": f"interrupted ({name}) {where}; {kept}"}
