@@ -100,6 +100,9 @@ class BPTT(EncodingAndActivity, Learner):
         regular = F.mse_loss(out_seq, torch.full_like(out_seq, self.tet_means))
         return (1 - self.tet_lambda) * per_step + self.tet_lambda * regular
 
+    def unused_keys(self) -> set[str]:
+        return set() if self.memory in ("checkpoint", "tbptt") else {"memory_steps"}  # online: k = 1
+
     def train_forward(self, x_seq: Tensor, y: Tensor, backward: Callable[[Tensor], None]) -> tuple[Tensor, Tensor]:
         """(out_seq [T, N, K], loss) of one training batch x_seq [T, N, ...] in the memory mode. tbptt and
         online have called `backward` on each window's loss already (both come back detached); full and
