@@ -9,8 +9,9 @@ one Adam step (cross-entropy on the mean output, logit_scale T), the model from 
 group (`--set model.channels=[8]` etc. override it).
 
 peak_mb: on the CPU, the peak resident memory during the first step above the resident memory just
-before it (VmHWM reset through /proc/self/clear_refs), i.e. what the step adds to a process that
-already holds the model and the input; on CUDA, torch.cuda.max_memory_allocated during the step
+before it (VmHWM reset through /proc/self/clear_refs, the heap's free memory released first with
+malloc_trim), i.e. what the step adds to a process that already holds the model and the input
+(input_mb; before_mb is the process before the step); on CUDA, torch.cuda.max_memory_allocated during the step
 minus memory_allocated before it. step_s: the median of `--repeats` steps after the first (CUDA:
 synchronised). One JSON line per point (model, mode, T, peak_mb, step_s, and more); a point that
 fails (out of memory under --limit-mb, which sets RLIMIT_AS in the child like `ulimit -v`) prints
@@ -115,7 +116,9 @@ def point(args: argparse.Namespace, mode: str, T: int) -> dict:
                    memory=mode, memory_steps=args.memory_steps, optimizer=lambda params: torch.optim.Adam(params, lr=1e-3))
     opt = learner.configure_optimizers()
     gen = torch.Generator(device=device).manual_seed(0)
-    x_seq = (torch.rand(T, args.batch, *in_shape, generator=gen, device=device) < args.rate).float()
+    x_seq = torch.empty(T, args.batch, *in_shape, device=device)
+    for x_t in x_seq:  # step by step: no [T, ...]-sized temporaries left in the heap before the measurement
+        x_t.copy_(torch.rand(x_t.shape, generator=gen, device=device) < args.rate)
     y = torch.randint(args.classes, (args.batch,), generator=gen, device=device)
     cuda = device.type == "cuda"
 
@@ -140,16 +143,31 @@ def point(args: argparse.Namespace, mode: str, T: int) -> dict:
         peak_mb = (torch.cuda.max_memory_allocated() - before) / 2**20
         rss_before_mb = before / 2**20
     else:
+        _release_free_heap()
         rss_before_mb = _status_mb("VmRSS")
         Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS now
         first = step()
         peak_mb = _status_mb("VmHWM") - rss_before_mb
     times = [step() for _ in range(args.repeats)]
-    return {"model": args.model, "mode": mode, "T": T, "peak_mb": round(peak_mb, 1),
+    return {"figure": "memory", "model": args.model, "mode": mode, "T": T, "peak_mb": round(peak_mb, 1),
             "step_s": round(statistics.median(times), 4) if times else round(first, 4), "first_step_s": round(first, 4),
             "k": segment_length(mode, args.memory_steps, T) if mode != "full" else None,
             "batch": args.batch, "in_shape": list(in_shape), "before_mb": round(rss_before_mb, 1),
+            "input_mb": round(x_seq.numel() * x_seq.element_size() / 2**20, 1),
             "device": args.device, "threads": args.threads, "overrides": args.set}
+
+
+def _release_free_heap() -> None:
+    """Return the heap's free memory to the OS (glibc's malloc_trim), so that the step's peak counts what
+    it needs, not what earlier frees happened to leave resident (snnexp.runtime keeps freed blocks)."""
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    name = ctypes.util.find_library("c")
+    if name is not None and hasattr(ctypes.CDLL(name), "malloc_trim"):
+        ctypes.CDLL(name).malloc_trim(0)
 
 
 def _status_mb(key: str) -> float:

@@ -146,3 +146,26 @@ def test_unknown_mode_and_bad_k_are_refused():
                                                                      "learner.memory_steps")):
         with pytest.raises(ConfigError, match=key):
             BPTT(model, Direct(T=4), num_classes=2, optimizer=lambda p: torch.optim.SGD(p, lr=0.1), **kwargs)
+
+
+@pytest.mark.parametrize("learner,memory", [("bptt", "checkpoint"), ("bptt", "online"), ("hybrid", "tbptt"),
+                                            ("hybrid", "checkpoint")])
+def test_runs_end_to_end(learner, memory, tmp_path):
+    from snnexp.experiment import run
+    from tests.conftest import QUICK
+    from tests.helpers import compose_cfg
+
+    results = run(compose_cfg(QUICK + [f"learner={learner}", f"learner.memory={memory}", "logger=none"],
+                              run_dir=tmp_path))
+    assert 0 <= results["test/acc"] <= 1 and results["train/loss"] > 0
+
+
+def test_refusals_come_before_training_and_name_the_key(tmp_path):
+    from tests.conftest import QUICK, run_cli
+
+    for args, says in ((["model=resnet", "learner.memory=checkpoint"], "learner.memory='checkpoint' is invalid"),
+                       (["learner.memory=online", "learner.memory_steps=3"], "learner.memory_steps"),
+                       (["learner.memory=tbptt", "trainer.gradient_clip_val=1.0"], "trainer.gradient_clip_val")):
+        proc = run_cli(QUICK + args + ["logger=none"], run_dir=tmp_path / args[-1], check=False)
+        assert proc.returncode == 2 and says in proc.stderr, proc.stderr[-2000:]
+        assert not (tmp_path / args[-1] / "checkpoints").exists()

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from typing import Callable
 
-import torch
 from torch import Tensor
 from torch.utils._pytree import tree_map
 
@@ -44,18 +43,21 @@ def train_windows(model: SpikingModel, x_seq: Tensor, k: int, loss_fn: LossFn,
     """
     T = x_seq.shape[0]
     reset_states(model.net)
-    outputs, total = [], x_seq.new_zeros(())
+    out_seq: Tensor | None = None
+    total = x_seq.new_zeros(())
     for start in range(0, T, k):
         out = model.run_segment(x_seq[start:start + k])
         loss = loss_fn(out) * (out.shape[0] / T)
         backward(loss)
-        outputs.append(out.detach())
-        total = total + loss.detach()
+        if out_seq is None:  # one buffer: T small tensors kept between the windows' large ones fragment the heap
+            out_seq = out.new_empty(T, *out.shape[1:])
+        out_seq[start:start + k] = out.detach()
+        total += loss.detach()
         # the next window starts from these states, without a path back into this one
         carry_states(model.net, tree_map(_detached, carried_states(model.net)))
     if model.step_mode == "s":
         end_sequences(model.net)
-    return torch.cat(outputs), total
+    return out_seq, total
 
 
 def _detached(x):
