@@ -46,6 +46,9 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="step_s as wall-clock or this process's CPU time (1 thread: what the step costs when "
+                         "other processes share the cores)")
     ap.add_argument("--limit-mb", type=int, default=None, help="RLIMIT_AS of each point's process (ulimit -v)")
     ap.add_argument("--timeout", type=int, default=900, help="seconds per point")
     ap.add_argument("--out", type=Path, default=None, help="append the JSON lines here too")
@@ -125,7 +128,8 @@ def point(args: argparse.Namespace, mode: str, T: int) -> dict:
     def step() -> float:
         if cuda:
             torch.cuda.synchronize()
-        t0 = time.perf_counter()
+        clock = time.process_time if args.clock == "cpu" and not cuda else time.perf_counter
+        t0 = clock()
         opt.zero_grad(set_to_none=True)
         _, loss = learner.train_forward(x_seq, y, lambda value: value.backward())
         if not learner.windowed:
@@ -133,7 +137,7 @@ def point(args: argparse.Namespace, mode: str, T: int) -> dict:
         opt.step()
         if cuda:
             torch.cuda.synchronize()
-        return time.perf_counter() - t0
+        return clock() - t0
 
     learner.train()
     if cuda:
@@ -154,7 +158,7 @@ def point(args: argparse.Namespace, mode: str, T: int) -> dict:
             "k": segment_length(mode, args.memory_steps, T) if mode != "full" else None,
             "batch": args.batch, "in_shape": list(in_shape), "before_mb": round(rss_before_mb, 1),
             "input_mb": round(x_seq.numel() * x_seq.element_size() / 2**20, 1),
-            "device": args.device, "threads": args.threads, "overrides": args.set}
+            "device": args.device, "threads": args.threads, "clock": args.clock, "overrides": args.set}
 
 
 def _release_free_heap() -> None:

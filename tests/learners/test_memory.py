@@ -55,7 +55,6 @@ def _grads(name, mode, run):
         [b.clone() for b in model.buffers()]
 
 
-BIT_EXACT = {("csnn", "s"), ("csnn_plif", "s")}  # the same summation order: equal bit for bit
 CASES = [(n, "s") for n in BACKBONES] + [(n, "m") for n in BACKBONES if n not in HAS_BN]
 
 
@@ -65,10 +64,8 @@ def test_checkpoint_gives_full_bptt_gradients(name, mode):
     out_c, grads_c, buffers_c = _grads(name, mode, lambda m, x: run_checkpointed(m, x, 3))  # 7 steps: 3 + 3 + 1
     assert torch.equal(out, out_c)
     assert grads.keys() == grads_c.keys() and len(grads) > 0
-    for key in grads:  # to rounding: a weight's per-step terms may be summed in another order
+    for key in grads:  # to rounding: each segment's backward adds its terms to .grad (full BPTT sums them first)
         torch.testing.assert_close(grads_c[key], grads[key], rtol=1e-5, atol=1e-7, msg=key)
-        if (name, mode) in BIT_EXACT:
-            assert torch.equal(grads[key], grads_c[key]), key
     for a, b in zip(buffers, buffers_c):  # BatchNorm's running statistics: updated once, not again in the backward
         assert torch.equal(a, b)
 
