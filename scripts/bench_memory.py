@@ -53,6 +53,7 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--timeout", type=int, default=900, help="seconds per point")
     ap.add_argument("--out", type=Path, default=None, help="append the JSON lines here too")
     ap.add_argument("--plot", type=Path, default=None)
+    ap.add_argument("--replot", type=Path, default=None, help="only plot the JSON lines of this file to --plot")
     ap.add_argument("--one", nargs=2, metavar=("MODE", "T"), help=argparse.SUPPRESS)
     return ap.parse_args()
 
@@ -61,6 +62,10 @@ def main() -> None:
     args = parse()
     if args.one:
         print(json.dumps(point(args, args.one[0], int(args.one[1]))), flush=True)
+        return
+    if args.replot is not None:
+        rows = [json.loads(line) for line in args.replot.read_text().splitlines() if line.startswith("{")]
+        plot(rows, args.plot, args)
         return
     rows = []
     for T in [int(t) for t in args.Ts.split(",")]:
@@ -189,7 +194,7 @@ def plot(rows: list[dict], path: Path, args: argparse.Namespace) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for mode in args.modes.split(","):
-        pts = [r for r in rows if r["mode"] == mode and r.get("peak_mb") is not None]
+        pts = sorted((r for r in rows if r["mode"] == mode and r.get("peak_mb") is not None), key=lambda r: r["T"])
         for ax, key in zip(axes, ("peak_mb", "step_s")):
             ax.plot([r["T"] for r in pts], [r[key] for r in pts], marker="o", label=mode)
     for ax, label in zip(axes, ("peak memory of the step (MB)", "step time (s)")):
