@@ -8,8 +8,8 @@ kernels, the fused ones included, which take an initial state anyway; the same d
 torch restores the RNG), so the gradients are full BPTT's.
 
 Memory: T/k stored states plus one segment's activations, k = sqrt(T) minimising the sum.
-Time: one more forward pass (less: the last segment's recomputation stops once it has what the
-backward needs).
+Time: one more forward pass. Gradients: full BPTT's to rounding (each segment's backward adds its
+terms to `.grad`; full BPTT sums every step's terms first).
 """
 from __future__ import annotations
 
