@@ -121,7 +121,8 @@ def point(args: argparse.Namespace, mode: str, T: int) -> dict:
     model = instantiate(cfg.model, _partial_=True)(neuron=instantiate(cfg.neuron), in_shape=in_shape,
                                                   num_classes=args.classes).to(device)
     learner = BPTT(model, encoder=lambda x, generator=None: x, num_classes=args.classes, logit_scale=T,
-                   memory=mode, memory_steps=args.memory_steps, optimizer=lambda params: torch.optim.Adam(params, lr=1e-3))
+                   memory=mode, memory_steps=args.memory_steps,
+                   optimizer=lambda params: torch.optim.Adam(params, lr=1e-3))
     opt = learner.configure_optimizers()
     gen = torch.Generator(device=device).manual_seed(0)
     x_seq = torch.empty(T, args.batch, *in_shape, device=device)

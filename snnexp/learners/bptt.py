@@ -35,7 +35,7 @@ class BPTT(EncodingAndActivity, Learner):
     Logs {train,val,test}/{loss,acc}; on val/test also the firing rate of
     every spiking layer and synaptic operations per sample.
     memory: what training keeps of the unrolled steps (`snnexp.learners.memory`): "full", "checkpoint"
-    (states every `memory_steps` steps, segments recomputed: the same gradients), "tbptt" (windows of
+    (states every `memory_steps` steps, segments recomputed: the same gradients, to rounding), "tbptt" (windows of
     `memory_steps`, state carried detached) or "online" (SLTT); memory_steps null: about sqrt(T).
     tbptt and online step the optimizer themselves (a backward per window: manual optimization).
     """
