@@ -11,7 +11,9 @@
 #      bf16-mixed, fused against snnexp's per-step PyTorch reference;
 #   4. the backbone presets (ResNet-19 TET, VGG-16 QCFS, Spikformer, SEW DVS Gesture, SHD RSNN): the full
 #      preset for 40 s where its data lies in $SNNEXP_DATA, else its _quick variant, on deploy=gpu;
-#   5. experiment=fang_2021 on the full Fashion-MNIST for the time that is left (trainer.max_time),
+#   5. learner.memory (issue 25): max_memory_allocated and step time of one csnn BPTT step on event-sized
+#      input [T, 32, 2, 34, 34], T = 32, 128, 512, modes full, checkpoint, online, tbptt (bench_memory.py);
+#   6. experiment=fang_2021 on the full Fashion-MNIST for the time that is left (trainer.max_time),
 #      testing after every epoch.
 # Every figure is one JSON line in OUT/figures.jsonl (default OUT: outputs/device); logs beside it.
 set -uo pipefail
@@ -99,7 +101,12 @@ print(json.dumps({"figure": "preset", "preset": sys.argv[2], **{k: r.get(k) for 
 EOF
 done
 
-# 5. Fang et al. 2021, full Fashion-MNIST, for the time left (minus a margin for testing and start-up)
+# 5. learner.memory on CUDA: peak allocated memory and step time against T, a fresh process per point
+timeout 150 "$PYTHON" scripts/bench_memory.py --model csnn --Ts ${MEMORY_TS:-32,128,512} --modes full,checkpoint,online,tbptt \
+  --device cuda --repeats 3 --timeout 40 --out "$FIG" --plot "$OUT/memory_csnn.png" > "$OUT/memory.log" 2>&1 \
+  || note memory "\"error\": \"exit $? (see memory.log)\""
+
+# 6. Fang et al. 2021, full Fashion-MNIST, for the time left (minus a margin for testing and start-up)
 REMAIN=$(( $(left) - 60 ))
 if [ "$REMAIN" -gt 60 ]; then
   MAXT=$(printf "00:00:%02d:%02d" $((REMAIN / 60)) $((REMAIN % 60)))

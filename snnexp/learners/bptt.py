@@ -1,6 +1,7 @@
 """Backpropagation through time with surrogate gradients."""
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import torch
@@ -11,6 +12,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from snnexp.errors import check
 from snnexp.learners.base import Learner, configure, plain
 from snnexp.learners.evaluation import EncodingAndActivity
+from snnexp.learners.memory import WINDOWED, check_mode, check_model, run_checkpointed, segment_length, train_windows
 from snnexp.metrics.activity import ActivityMonitor
 from snnexp.models.base import SpikingModel
 
@@ -33,6 +35,10 @@ class BPTT(EncodingAndActivity, Learner):
     authors' code: 1e-3 and 1.0). Prediction is from the average in every case.
     Logs {train,val,test}/{loss,acc}; on val/test also the firing rate of
     every spiking layer and synaptic operations per sample.
+    memory: what training keeps of the unrolled steps (`snnexp.learners.memory`): "full", "checkpoint"
+    (states every `memory_steps` steps, segments recomputed: the same gradients, to rounding), "tbptt" (windows of
+    `memory_steps`, state carried detached) or "online" (SLTT); memory_steps null: about sqrt(T).
+    tbptt and online step the optimizer themselves (a backward per window: manual optimization).
     """
 
     name = "bptt"
@@ -49,14 +55,24 @@ class BPTT(EncodingAndActivity, Learner):
         logit_scale: float = 1.0,
         tet_lambda: float = 1e-3,
         tet_means: float = 1.0,
+        memory: str = "full",
+        memory_steps: int | None = None,
     ):
         super().__init__(model, encoder, seed)
         check(loss in LOSSES, "learner.loss", loss, f"choose one of {list(LOSSES)}")
+        check_mode(memory, memory_steps)
+        check_model(memory, model)
         check(0 <= float(tet_lambda) <= 1, "learner.tet_lambda", tet_lambda, "must be in [0, 1]")
         # Plain values only: checkpoints must load with torch.load(weights_only=True) (resume).
         self.save_hyperparameters(plain(dict(num_classes=int(num_classes), loss=loss, seed=int(seed),
                                              logit_scale=float(logit_scale), tet_lambda=float(tet_lambda),
-                                             tet_means=float(tet_means))), logger=False)
+                                             tet_means=float(tet_means), memory=memory,
+                                             memory_steps=None if memory_steps is None else int(memory_steps))),
+                                  logger=False)
+        self.memory = memory
+        self.memory_steps = None if memory_steps is None else int(memory_steps)
+        self.windowed = memory in WINDOWED
+        self.automatic_optimization = not self.windowed
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.loss_name = loss
@@ -68,7 +84,12 @@ class BPTT(EncodingAndActivity, Learner):
         self._monitor: ActivityMonitor | None = None
 
     def steps_kept(self, T: int) -> int:
-        return T  # every step's activations wait for the backward
+        """full: all T steps wait for the backward; checkpoint: one segment of k, plus T/k stored states
+        (counted as whole steps: an upper bound); tbptt and online: one window of k (online: 1)."""
+        if self.memory == "full":
+            return T
+        k = segment_length(self.memory, self.memory_steps, T)
+        return k + math.ceil(T / k) if self.memory == "checkpoint" else k
 
     def forward(self, x: Tensor, stage: str = "test") -> Tensor:
         """[N, ...] images -> [N, K] time-averaged output."""
@@ -88,21 +109,51 @@ class BPTT(EncodingAndActivity, Learner):
         regular = F.mse_loss(out_seq, torch.full_like(out_seq, self.tet_means))
         return (1 - self.tet_lambda) * per_step + self.tet_lambda * regular
 
+    def unused_keys(self) -> set[str]:
+        return set() if self.memory in ("checkpoint", "tbptt") else {"memory_steps"}  # online: k = 1
+
+    def train_forward(self, x_seq: Tensor, y: Tensor, backward: Callable[[Tensor], None]) -> tuple[Tensor, Tensor]:
+        """(out_seq [T, N, K], loss) of one training batch x_seq [T, N, ...] in the memory mode. tbptt and
+        online have called `backward` on each window's loss already (both come back detached); full and
+        checkpoint leave the backward of `loss` to the caller."""
+        k = segment_length(self.memory, self.memory_steps, x_seq.shape[0])
+        if self.windowed:
+            return train_windows(self.model, x_seq, k, lambda out_w: self.sequence_loss(out_w, y), backward)
+        out_seq = run_checkpointed(self.model, x_seq, k) if self.memory == "checkpoint" else self.model(x_seq)
+        return out_seq, self.sequence_loss(out_seq, y)
+
     def _shared_step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
         x, y = batch
-        out_seq = self.model(self.encoder(x, generator=self.generator(stage)))
-        out = out_seq.mean(0)
-        loss = self.sequence_loss(out_seq, y)
+        x_seq = self.encoder(x, generator=self.generator(stage))
+        if stage == "train":
+            out_seq, loss = self.train_forward(x_seq, y, self.manual_backward)
+        else:
+            out_seq = self.model(x_seq)
+            loss = self.sequence_loss(out_seq, y)
+        self.log_step(stage, out_seq.mean(0), loss, y)
+        return loss
+
+    def log_step(self, stage: str, out: Tensor, loss: Tensor, y: Tensor) -> None:
+        """Log `stage`'s loss and accuracy of the time-averaged output out [N, K] (and count its samples)."""
         acc = self.acc[stage + "_"]
         acc(out, y)
         self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y), sync_dist=True)
         self.log(f"{stage}/acc", acc, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
         if self._monitor is not None:
             self._monitor.add_samples(len(y))
-        return loss
 
     def training_step(self, batch, batch_idx):
-        return self._shared_step(batch, "train")
+        if self.automatic_optimization:
+            return self._shared_step(batch, "train")
+        opt = self.optimizers()  # tbptt, online: a backward per window, one optimizer step per batch
+        opt.zero_grad()
+        loss = self._shared_step(batch, "train")
+        opt.step()
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        if not self.automatic_optimization and (sched := self.lr_schedulers()) is not None:
+            sched.step()  # Lightning steps epoch-wise schedulers only under automatic optimization
 
     def validation_step(self, batch, batch_idx):
         self._shared_step(batch, "val")

@@ -43,10 +43,14 @@ class Hybrid(BPTT):
         stdp_layers: Sequence[int] | None = None,
         norm: float | None = None,
         seed: int = 0,
+        memory: str = "full",
+        memory_steps: int | None = None,
     ):
-        super().__init__(model, encoder, num_classes, optimizer, scheduler, loss, seed)
+        super().__init__(model, encoder, num_classes, optimizer, scheduler, loss, seed, memory=memory,
+                         memory_steps=memory_steps)
         self.save_hyperparameters(plain(dict(num_classes=int(num_classes), loss=loss, seed=int(seed), stdp=stdp,
-                                             stdp_layers=stdp_layers, norm=norm)), logger=False)
+                                             stdp_layers=stdp_layers, norm=norm, memory=memory,
+                                             memory_steps=memory_steps)), logger=False)
         self.automatic_optimization = False
         hidden = [p for p in plastic_layers(model) if not p.is_output]
         check(len(hidden) > 0, "learner", "hybrid", f"{type(model).__name__} has no spiking conv/linear layer "
@@ -63,13 +67,15 @@ class Hybrid(BPTT):
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch
         x_seq = self.encoder(x, generator=self.generator("train"))
-        with Recorder(self.layers, x_seq.shape[0]) as rec:
-            out_seq = self.model(x_seq)
-        loss = self.sequence_loss(out_seq, y)
-        # gradient part: every parameter but the STDP weights
+        # gradient part: every parameter but the STDP weights (learner.memory: tbptt and online
+        # backpropagate each window inside train_forward; outside the recorder, checkpoint's recomputation
+        # in the backward records nothing)
         opt = self.optimizers()
         opt.zero_grad()
-        self.manual_backward(loss)
+        with Recorder(self.layers, x_seq.shape[0]) as rec:
+            out_seq, loss = self.train_forward(x_seq, y, self.manual_backward)
+        if not self.windowed:
+            self.manual_backward(loss)
         opt.step()
         # STDP part: the recorded spikes of this same forward pass
         with torch.no_grad():
@@ -78,10 +84,7 @@ class Hybrid(BPTT):
                 apply_dw_(layer.weight, stdp_sequence(pre, post, layer.weight, self.rule, layer.conv), self.rule)
                 if self.norm is not None:
                     normalise_(layer.weight, self.norm, self.rule.w_max)
-        out = out_seq.mean(0)
-        self.acc["train_"](out, y)
-        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
-        self.log("train/acc", self.acc["train_"], on_step=False, on_epoch=True, batch_size=len(y))
+        self.log_step("train", out_seq.mean(0), loss, y)
         return loss
 
     def on_train_epoch_end(self) -> None:

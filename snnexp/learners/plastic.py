@@ -115,11 +115,12 @@ class Recorder:
     def pre_post(self, p: Plastic) -> tuple[Tensor, Tensor]:
         """(pre_seq [T, N, in...], post_seq [T, N, out...]) of one layer, post at the synapse's resolution."""
         pre, post = self.pre[p.name], self.post[p.name]
-        # single-step mode: T calls of [N, ...]; multi-step: synapse saw [T*N, ...], neuron [T, N, ...]
-        pre_seq = torch.stack(pre) if len(pre) > 1 else pre[0].unflatten(0, (self.T, -1))
-        post_seq = torch.stack(post) if len(post) > 1 else post[0]
-        if self.T == 1 and len(post) == 1 and post_seq.dim() == pre_seq.dim() - 1:
-            post_seq = post_seq.unsqueeze(0)
+        if post[0].dim() == pre[0].dim() + 1:  # multi-step: the synapse saw [k*N, ...], the neuron [k, N, ...]
+            # one call per segment of the sequence (one for all T steps unless learner.memory cuts it)
+            pre_seq = torch.cat([a.unflatten(0, (b.shape[0], -1)) for a, b in zip(pre, post)])
+            post_seq = torch.cat(post)
+        else:  # single-step mode: T calls of [N, ...]
+            pre_seq, post_seq = torch.stack(pre), torch.stack(post)
         if p.pooled:  # [T, N, C, h, w] -> [T*N, C, H', W'] nearest -> [T, N, C, H', W']
             up = F.interpolate(post_seq.flatten(0, 1), size=self.out_hw[p.name], mode="nearest")
             post_seq = up.unflatten(0, post_seq.shape[:2])

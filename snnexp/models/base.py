@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from snnexp.errors import check
 from snnexp.network import Layered, Network, run_layers
 from snnexp.network.layers import Voting
-from snnexp.neurons.base import SpikingNeuron, end_sequences, reset_states, set_step_mode
+from snnexp.neurons.base import SpikingNeuron, continuing, end_sequences, reset_states, set_step_mode
 from snnexp.neurons.li import LI
 from snnexp.rules.stdp import Plasticity
 
@@ -73,6 +73,16 @@ class SpikingModel(Layered):
             end_sequences(self.net)  # single-step neurons book the finished sequence (ALIF homeostasis)
             return out
         return run_layers(self.net, x_seq, has_time=True)
+
+    def run_segment(self, x_seq: Tensor) -> Tensor:
+        """Go on with the current sequence for x_seq's steps [k, N, *in_shape] -> [k, N, num_classes]:
+        every layer starts from its carried state (`neurons.base.carried_states`; after `reset_states`:
+        rest) and keeps its last. Segments run back to back equal one `forward` over their steps, except
+        multi-step BatchNorm in training (statistics over each segment's frames). Books no sequence end."""
+        if self.step_mode == "s":
+            return torch.stack([run_layers(self.net, x_t, has_time=False) for x_t in x_seq])
+        with continuing(self.net):
+            return run_layers(self.net, x_seq, has_time=True)
 
     def network(self, in_shape: tuple[int, ...] | None = None) -> Network:
         """The network's one representation (`snnexp.network.Network`); shapes too with in_shape."""

@@ -162,15 +162,28 @@ class Recurrent(Block):
             self.prev = self.neuron(x + run_layers(self.feedback, prev, has_time=False))
             return self.prev
         # all T steps: the neuron runs single steps (its hooks see every step, as in "s"), then books the sequence
-        set_step_mode(self.neuron, "s")
-        self.prev = None
+        carried = (self.neuron.carried_state(), self.prev) if self.continues else (None, None)
+        set_step_mode(self.neuron, "s")  # (resets the neuron)
+        self.neuron.carry_state(carried[0])
+        self.prev = carried[1]
         try:
             out = torch.stack([self.run(x_t, has_time=False) for x_t in x])
-            self.neuron.end_sequence()
+            last = (self.neuron.carried_state(), self.prev)
+            if not self.continues:  # a segment is not the end of the sequence
+                self.neuron.end_sequence()
         finally:
             set_step_mode(self.neuron, "m")
             self.prev = None
+        if self.continues:
+            self.neuron.carry_state(last[0])
+            self.prev = last[1]
         return out
+
+    def carried_state(self) -> Tensor | None:
+        return self.prev  # the neuron carries its own state
+
+    def carry_state(self, state: Tensor | None) -> None:
+        self.prev = state
 
     def reset(self) -> None:
         self.prev = None

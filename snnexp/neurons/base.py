@@ -24,7 +24,8 @@ host, so a CUDA step never waits for the device.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Protocol, runtime_checkable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, NamedTuple, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -108,6 +109,15 @@ class Stepped(nn.Module):
         super().__init__()
         check(step_mode in STEP_MODES, "neuron.step_mode", step_mode, f"choose one of {list(STEP_MODES)}")
         self.step_mode = step_mode
+        self.continues = False  # multi-step: go on from the carried state, keep the last (`continuing`)
+
+    def carried_state(self) -> Any:
+        """The state the next step would start from (None: rest); `carry_state` puts one back. A
+        learner that cuts the time axis into segments (snnexp.learners.memory) moves it between them."""
+        return None
+
+    def carry_state(self, state: Any) -> None:
+        """Continue from `state` (one `carried_state` returned; None: from rest)."""
 
     def reset(self) -> None:
         """Forget the single-step state (models call this at the start of each sequence)."""
@@ -139,11 +149,20 @@ class Neuron(Stepped):
         """Forget the single-step state (models call this at the start of each sequence)."""
         self.state = None
 
+    def carried_state(self) -> Any:
+        return self.state
+
+    def carry_state(self, state: Any) -> None:
+        self.state = state
+
     def forward(self, x: Tensor) -> Tensor:
         if self.step_mode == "s":
             if self.state is None:
                 self.state = self.initial_state(x)
             out, self.state = self.run_step(x, self.state)
+            return out
+        if self.continues:  # a segment of a longer sequence: start where the last one ended
+            out, self.state = self.run(x, self.state)
             return out
         return self.run(x)[0]
 
@@ -259,6 +278,9 @@ class SpikingNeuron(Neuron):
                 self.state = self.initial_state(x)
             out, self.state = self.run_step(x, self.state, pool=k)
             return out
+        if self.continues:
+            out, self.state = self.run(x, self.state, pool=k)
+            return out
         return self.run(x, pool=k)[0]
 
     def reset(self) -> None:
@@ -279,6 +301,33 @@ def reset_states(module: nn.Module) -> None:
     for m in module.modules():
         if isinstance(m, Stepped):
             m.reset()
+
+
+@contextmanager
+def continuing(module: nn.Module) -> Iterator[None]:
+    """Within: every multi-step layer inside `module` starts from its carried state (`carry_state`;
+    None: rest) and keeps its last one, so consecutive calls run one sequence in segments."""
+    stepped = [m for m in module.modules() if isinstance(m, Stepped)]
+    for m in stepped:
+        m.continues = True
+    try:
+        yield
+    finally:
+        for m in stepped:
+            m.continues = False
+
+
+def carried_states(module: nn.Module) -> list[Any]:
+    """The carried state of every Stepped layer inside `module`, in `modules()` order."""
+    return [m.carried_state() for m in module.modules() if isinstance(m, Stepped)]
+
+
+def carry_states(module: nn.Module, states: list[Any]) -> None:
+    """Put back what `carried_states` returned (same module)."""
+    stepped = [m for m in module.modules() if isinstance(m, Stepped)]
+    check(len(stepped) == len(states), "states", len(states), f"one per Stepped layer ({len(stepped)})")
+    for m, state in zip(stepped, states):
+        m.carry_state(state)
 
 
 def end_sequences(module: nn.Module) -> None:
