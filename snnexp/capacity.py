@@ -62,7 +62,7 @@ def available_bytes() -> int | None:
 
 
 def check_fits(model: torch.nn.Module, in_shape: tuple[int, ...], T: int, batch_size: int, steps_kept: int,
-               learner: str) -> int:
+               learner: str, advice: str = "") -> int:
     """The estimated bytes of one training step's activations; ConfigError naming T and the batch
     size when they exceed what this process may still allocate."""
     per_step = activation_bytes_per_step(model, in_shape)
@@ -70,12 +70,12 @@ def check_fits(model: torch.nn.Module, in_shape: tuple[int, ...], T: int, batch_
     need = inputs + steps_kept * batch_size * per_step
     room = available_bytes()
     if room is not None and need > room:
-        kept = (f"{learner} keeps the activations of all {steps_kept} steps for the backward "
+        kept = (f"{learner} keeps the activations of {steps_kept} steps for the backward "
                 f"({per_step * batch_size / 2**20:,.1f} MB per step at this batch size), " if steps_kept else "")
         raise ConfigError(
             f"T={T} and dataset.batch_size={batch_size} need about {need / 2**30:,.1f} GB for one training step "
             f"({kept}the input {inputs / 2**30:,.2f} GB), more than the {max(room, 0) / 2**30:,.1f} GB this process "
-            f"may still allocate: lower T or dataset.batch_size")
+            f"may still allocate: lower T or dataset.batch_size{advice}")
     return need
 
 

@@ -118,7 +118,7 @@ def build(cfg: DictConfig, overrides: list[str] | None = None) -> Parts:
     target.check_learner(learner, datamodule)  # what it will deploy, and its input
     if target.trainer_kwargs().get("accelerator") == "cpu" and isinstance(model, SpikingModel):
         capacity.check_fits(model, tuple(datamodule.in_shape), int(cfg.T), int(getattr(datamodule, "batch_size", 1)),
-                            learner.steps_kept(int(cfg.T)), learner.name)  # not an allocator error after the work
+                            learner.steps_kept(int(cfg.T)), learner.name, learner.memory_advice())  # not after the work
     return Parts(datamodule, encoder, model, learner, target)
 
 

@@ -86,6 +86,10 @@ class Learner(pl.LightningModule):
         none by default (evaluation and local rules free each step's); BPTT keeps all T."""
         return 0
 
+    def memory_advice(self) -> str:
+        """What else to try when a run's activations will not fit (snnexp.capacity's message)."""
+        return ""
+
     def deployed_model(self) -> torch.nn.Module:
         """The spiking network that training produces, as a deploy target will receive it."""
         return self.model

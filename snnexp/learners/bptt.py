@@ -91,6 +91,10 @@ class BPTT(EncodingAndActivity, Learner):
         k = segment_length(self.memory, self.memory_steps, T)
         return k + math.ceil(T / k) if self.memory == "checkpoint" else k
 
+    def memory_advice(self) -> str:
+        return ", or keep fewer steps with learner.memory=checkpoint or online (docs/memory.md)" \
+            if self.memory in ("full", "checkpoint") else ""
+
     def forward(self, x: Tensor, stage: str = "test") -> Tensor:
         """[N, ...] images -> [N, K] time-averaged output."""
         return self.model(self.encoder(x, generator=self.generator(stage))).mean(0)
