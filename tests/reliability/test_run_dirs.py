@@ -52,6 +52,7 @@ def test_two_runs_started_together_into_one_dir(tmp_path):
 
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["status"] == "done"
+    assert results["threads"] == 1  # deploy.num_threads=1 (QUICK): the count a result was made with
     assert f"seed={winner_seed}" in results["overrides"]
     assert "seed: " + str(winner_seed) in (tmp_path / ".hydra" / "config.yaml").read_text()
     epochs = [line.split(",") for line in (tmp_path / "metrics.csv").read_text().splitlines()]
