@@ -117,7 +117,7 @@ def build(cfg: DictConfig, overrides: list[str] | None = None) -> Parts:
     learner.check_setup(cfg.trainer)  # Trainer options it cannot honour; its optimizer, built once
     target.check_learner(learner, datamodule)  # what it will deploy, and its input
     if target.trainer_kwargs().get("accelerator") == "cpu" and isinstance(model, SpikingModel):
-        capacity.check_fits(model, tuple(datamodule.in_shape), int(cfg.T), int(getattr(datamodule, "batch_size", 1)),
+        capacity.check_fits(model, tuple(datamodule.in_shape), int(cfg.T), int(datamodule.batch_size),
                             learner.steps_kept(int(cfg.T)), learner.name, learner.memory_advice())  # not after the work
     return Parts(datamodule, encoder, model, learner, target)
 
