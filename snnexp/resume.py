@@ -73,7 +73,7 @@ def check_checkpoint(ckpt: Path, resume: str) -> None:
 def check_shapes(ckpt: Path, module: torch.nn.Module, resume: str, overrides: list[str]) -> None:
     """ConfigError unless every tensor of the checkpoint fits `module` (the resumed run, built): a key
     that changes a shape (model.channels, the dataset's image size, ...) cannot change on resume."""
-    saved = torch.load(ckpt, map_location="cpu", weights_only=True).get("state_dict", {})
+    saved = torch.load(ckpt, map_location="cpu", weights_only=True, mmap=True).get("state_dict", {})  # shapes only
     now = module.state_dict()
     for name, tensor in saved.items():
         if name in now and tuple(now[name].shape) != tuple(tensor.shape):
