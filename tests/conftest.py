@@ -59,12 +59,18 @@ def require_lava() -> Path:
     """The Lava venv's python; skips the test without one, except on CI (CI=true), where it fails."""
     from snnexp.deploy.loihi.lava_io import DEFAULT_VENV
 
-    problem = _lava_problem()
-    if problem is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI must run the Lava tests, but {problem}")
-        pytest.skip(problem)
+    skip_or_fail_on_ci("the Lava tests", _lava_problem())
     return DEFAULT_VENV / "bin" / "python"
+
+
+def skip_or_fail_on_ci(what: str, problem: str | None) -> None:
+    """Tests that need an environment (Lava, a SLURM cluster): skipped without it, except on CI
+    (CI=true), which must run them: there they fail with the reason."""
+    if problem is None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI must run {what}, but {problem}")
+    pytest.skip(problem)
 
 
 @pytest.fixture

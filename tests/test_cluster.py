@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, skip_or_fail_on_ci
 
 TINY = ["logger=none", "dataset.limit_train=64", "dataset.limit_val=32", "dataset.limit_test=32",
         "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "deploy.num_threads=1"]
@@ -53,11 +53,7 @@ def _slurm_problem() -> str | None:
 
 def require_slurm() -> None:
     """Skips without a cluster, except on CI (CI=true), which must run the SLURM tests: there it fails."""
-    problem = _slurm_problem()
-    if problem is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI must run the SLURM tests, but {problem}")
-        pytest.skip(problem)
+    skip_or_fail_on_ci("the SLURM tests", _slurm_problem())
 
 
 @pytest.fixture(params=list(LAUNCHERS))
