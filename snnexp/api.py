@@ -67,8 +67,13 @@ def compose(overrides: Sequence[str] = (), run_dir: str | Path | None = None) ->
 
 
 def build(cfg: DictConfig) -> Parts:
-    """The config's parts, in pipeline order, without training: Parts(datamodule, encoder, model, learner, target)."""
-    return experiment.build(job_config(cfg))
+    """The config's parts, in pipeline order, without training: Parts(datamodule, encoder, model, learner, target).
+
+    Raises ConfigError for what `python run.py` refuses before training, including the overrides a
+    config from `compose` records (`hydra.overrides.task`) that no part of this run would read.
+    """
+    overrides = OmegaConf.select(cfg, "hydra.overrides.task", default=None)
+    return experiment.build(job_config(cfg), list(overrides) if overrides is not None else None)
 
 
 def run(config: Sequence[str] | DictConfig = (), run_dir: str | Path | None = None) -> dict[str, Any]:

@@ -1,5 +1,7 @@
-"""Every bad input, run as a user types it: exit code 2, the key or file named with what to do, no
-traceback, and, where the input can be checked up front, no training (no checkpoint written)."""
+"""Every bad input: the key or file named with what to do, and, where the input can be checked up front, no
+training. What can be checked up front is checked in-process (`refusal`: compose and build, where run.py
+refuses); the command line's side (exit code 2, one message, no traceback, no checkpoint) once per kind of
+refusal: snnexp's own check and Hydra's, before training, and a refusal after it."""
 import os
 import stat
 
@@ -8,7 +10,7 @@ import torch
 
 from snnexp.errors import ConfigError
 from snnexp.experiment import build
-from tests.conftest import QUICK, run_cli
+from tests.conftest import QUICK, refusal, run_cli
 from tests.helpers import compose_cfg, options
 
 NO_CUDA = not torch.cuda.is_available()
@@ -46,10 +48,27 @@ if NO_CUDA:
     BEFORE_TRAINING.append((["experiment=rueckauer_2017_quick", "deploy=gpu"], "deploy=gpu needs a CUDA GPU"))
 
 
-@pytest.mark.parametrize("args, message", BEFORE_TRAINING, ids=[" ".join(a) for a, _ in BEFORE_TRAINING])
-def test_refused_before_training(args, message, tmp_path):
+def _command_line(args: list[str]) -> list[str]:
     no_lava = ["deploy.run_lava=false"] if "deploy=loihi" in args else []  # the refusal comes before Lava anyway
-    proc = run_cli(QUICK + ["logger=none", *no_lava, *args], run_dir=tmp_path, check=False)
+    return QUICK + ["logger=none", *no_lava, *args]
+
+
+@pytest.mark.parametrize("args, message", BEFORE_TRAINING, ids=[" ".join(a) for a, _ in BEFORE_TRAINING])
+def test_refused_before_training(args, message):
+    """Composing and building, what run.py does before it trains, refuses it with the message."""
+    assert message in refusal(_command_line(args))
+
+
+# One of each kind as typed: a value snnexp's check refuses, a key no part reads, and Hydra's refusal of a key.
+KINDS = {"neuron.tau=abc", "+sed=1", "foo=1"}
+ON_THE_COMMAND_LINE = [(args, message) for args, message in BEFORE_TRAINING if " ".join(args) in KINDS]
+assert len(ON_THE_COMMAND_LINE) == len(KINDS), "a kind's case left BEFORE_TRAINING: choose another"
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("args, message", ON_THE_COMMAND_LINE, ids=[" ".join(a) for a, _ in ON_THE_COMMAND_LINE])
+def test_refused_on_the_command_line_with_exit_2_and_no_training(args, message, tmp_path):
+    proc = run_cli(_command_line(args), run_dir=tmp_path, check=False)
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert message in proc.stderr, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
@@ -82,6 +101,7 @@ def test_two_synapse_layers_in_a_row_are_refused_before_training():
         LoihiTarget(run_lava=False).check_learner(learner, parts.datamodule)
 
 
+@pytest.mark.e2e
 def test_a_lava_run_past_its_timeout_names_the_key(tmp_path):
     """After training (the run must happen to time out): exit 2 naming deploy.timeout_s, no traceback."""
     venv = tmp_path / "slow-lava"
