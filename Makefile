@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: venv run test bench bench-peers nir-peers clean lava lava-if-possible slurm
+.PHONY: venv run test test-fast bench bench-peers nir-peers clean lava lava-if-possible slurm
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -21,11 +21,19 @@ run: venv
 
 # Everything CI runs: the Lava tests too, in .venv-lava, built here when a Python 3.10 is found. Without
 # one they are skipped, and the last line says so (on CI, CI=true, a missing Lava fails instead).
+# pytest-xdist: one worker per core, at most 8 (each test uses one torch thread); tests that share a
+# resource (the Lava venv, the SLURM cluster, DDP's processes) run on one worker (--dist loadgroup).
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ $$n -gt 8 ] && n=8; echo $$n)
+XDIST = -n $(TEST_WORKERS) --dist loadgroup
 test: venv nir-peers lava-if-possible
-	@$(VENV)/bin/python -m pytest $(PYTEST_ARGS); status=$$?; \
+	@$(VENV)/bin/python -m pytest $(XDIST) $(PYTEST_ARGS); status=$$?; \
 	if [ ! -f $(LAVA_VENV)/.installed ]; then \
 	  echo "make test: the Lava tests were SKIPPED: no working $(LAVA_VENV) (make lava needs a Python 3.10; pass PYTHON310=/path/to/python3.10)"; \
 	fi; exit $$status
+
+# The unit layer only (no e2e run, nothing slow): about a minute on 2 cores, to run after every change.
+test-fast: venv
+	@$(VENV)/bin/python -m pytest $(XDIST) -m "not e2e and not slow" $(PYTEST_ARGS)
 
 # A single-node SLURM cluster on this machine (root: apt-get, munge, slurmctld, slurmd), for hydra/launcher=slurm
 # and tests/test_cluster.py; `scripts/slurm_cluster.sh stop` stops it. docs/cluster.md.

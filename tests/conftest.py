@@ -1,9 +1,20 @@
 """Shared test settings: one torch thread (docs/notes.md: 2 threads collapse when the other core is busy),
-no network, and a helper that runs `run.py` the way a user does."""
+no network, a helper that runs `run.py` the way a user does, one finished run shared by the tests that
+only read one, and a refusal checked in-process the way `run.py` makes it.
+
+The tiers (`make test` runs all of them, `make test-fast` only the first):
+- unit: everything not marked below;
+- `e2e`: runs a whole experiment (a `run.py` subprocess or `snnexp.run`);
+- `slow`: a long run, or the Triton kernels under the interpreter (tests/neurons/conftest.py).
+Under pytest-xdist (`make test`: `-n`, `--dist loadgroup`), tests that share a resource carry
+`xdist_group` marks: "lava" (the Lava venv's processes), "slurm" (the one cluster), "ddp" (two
+processes each, on the same machine's ports).
+"""
 from __future__ import annotations
 
 import functools
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,6 +50,44 @@ def run_cli(args: list[str], run_dir: Path | None = None, check: bool = True) ->
 @pytest.fixture
 def quick() -> list[str]:
     return list(QUICK)
+
+
+FINISHED_ARGS = QUICK + ["logger=none"]  # the run `finished_run` holds
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory) -> Path:
+    """The run dir of one finished `run.py *FINISHED_ARGS` (made in-process, once per test session: once
+    per xdist worker), for tests that only read it. A test that writes into it, or starts a run from it
+    (resume=), takes `finished_run_copy` instead."""
+    import snnexp
+
+    run_dir = tmp_path_factory.mktemp("finished") / "run"
+    snnexp.run(FINISHED_ARGS, run_dir=run_dir)
+    return run_dir
+
+
+@pytest.fixture
+def finished_run_copy(finished_run, tmp_path) -> Path:
+    """A copy of `finished_run` of this test's own, to change or resume from."""
+    return Path(shutil.copytree(finished_run, tmp_path / "finished_run"))
+
+
+def refusal(args: list[str]) -> str:
+    """What `run.py ARGS` refuses before training, found in-process: the message of the ConfigError that
+    composing the config or building its parts raises (the CLI prints it and exits 2). Fails the test when
+    both go through."""
+    import snnexp
+    from snnexp.errors import config_error
+
+    try:
+        snnexp.build(snnexp.compose(args))
+    except Exception as e:
+        error = config_error(e)  # as run.py: a ConfigError, also behind Hydra's wrapper; anything else is a bug
+        if error is None:
+            raise
+        return str(error)
+    pytest.fail(f"run.py {' '.join(args)} was not refused before training")
 
 
 @functools.cache

@@ -53,6 +53,7 @@ def test_build_gives_untrained_parts_that_run(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []  # building writes nothing
 
 
+@pytest.mark.e2e
 def test_api_run_equals_cli_run(tmp_path):
     """Same overrides: the same files in the run dir, the same config, choices, overrides and results."""
     args = QUICK + NO_LOGGER + ["neuron=plif", "seed=3"]
@@ -73,6 +74,7 @@ def test_api_run_equals_cli_run(tmp_path):
     assert ckpt["snnexp"] == api["snnexp"]
 
 
+@pytest.mark.e2e
 def test_load_recomputes_the_test_accuracy_exactly(tmp_path, monkeypatch):
     """A run dir chosen like the CLI's; the loaded model on the learner's test spikes gives results.json's test/acc."""
     monkeypatch.chdir(tmp_path)
@@ -101,6 +103,7 @@ def test_load_recomputes_the_test_accuracy_exactly(tmp_path, monkeypatch):
     assert loss_sum / total == pytest.approx(results["test/loss"], rel=1e-6)
 
 
+@pytest.mark.e2e
 def test_load_takes_a_learner_whose_checkpoint_holds_configs(tmp_path):
     """STDP keeps its rule's DictConfig among its hyperparameters: still loads (weights_only, OmegaConf allowed)."""
     results = snnexp.run(QUICK + NO_LOGGER + ["learner=stdp", "model=wta"], run_dir=tmp_path)
@@ -112,13 +115,13 @@ def test_load_takes_a_learner_whose_checkpoint_holds_configs(tmp_path):
     assert acc.item() == results["test/acc"]
 
 
-def test_load_refuses_what_it_cannot_load(tmp_path):
+@pytest.mark.e2e
+def test_load_refuses_what_it_cannot_load(finished_run_copy, tmp_path):
     with pytest.raises(snnexp.ConfigError, match="no such run dir"):
         snnexp.load(tmp_path / "nowhere")
     with pytest.raises(snnexp.ConfigError, match=r"\.hydra/config\.yaml does not exist"):
         snnexp.load(tmp_path)
-    run_dir = tmp_path / "run"
-    snnexp.run(QUICK + NO_LOGGER, run_dir=run_dir)
+    run_dir = finished_run_copy  # QUICK + NO_LOGGER
     ckpt_path = run_dir / "checkpoints/last.ckpt"
     ckpt = torch.load(ckpt_path, weights_only=True)
 
@@ -140,6 +143,7 @@ def test_load_refuses_what_it_cannot_load(tmp_path):
         snnexp.load(run_dir)
 
 
+@pytest.mark.e2e
 def test_resume_an_api_run_keeps_its_groups(tmp_path):
     """resume= works on an API run; the resumed run records (and loads as) the old run's groups."""
     first = snnexp.run(QUICK + NO_LOGGER + ["neuron=plif"], run_dir=tmp_path / "first")
@@ -150,6 +154,7 @@ def test_resume_an_api_run_keeps_its_groups(tmp_path):
     assert loaded.cfg.neuron._target_.endswith(".PLIF") and loaded.cfg.trainer.max_epochs == 2
 
 
+@pytest.mark.e2e
 def test_readme_example_runs_after_a_plain_import(tmp_path):
     """The README's Python API block, as a user runs it: its own process, another folder."""
     readme = (ROOT / "README.md").read_text()
@@ -164,6 +169,7 @@ def test_readme_example_runs_after_a_plain_import(tmp_path):
     assert len(runs) == 1
 
 
+@pytest.mark.e2e
 def test_load_of_an_ann2snn_run_gives_its_converted_network(tmp_path):
     """The checkpoint holds the trained ANN; load converts it again, so the SNN's test accuracy comes back."""
     quick = [o for o in QUICK if not o.startswith("trainer.limit_test_batches")]
@@ -181,6 +187,7 @@ def test_load_of_an_ann2snn_run_gives_its_converted_network(tmp_path):
     assert correct / total == pytest.approx(results["test/acc"], abs=1e-6) and results["test/acc"] > 0.5
 
 
+@pytest.mark.e2e
 def test_run_gives_back_the_thread_count_and_environment(tmp_path):
     from snnexp.context import RUN_DIR_ENV
 

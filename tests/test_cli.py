@@ -4,7 +4,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import QUICK
+
+pytestmark = pytest.mark.e2e
 
 
 def test_the_snnexp_command_runs_the_default_experiment_from_any_folder(tmp_path):

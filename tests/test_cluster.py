@@ -23,6 +23,8 @@ import pytest
 
 from tests.conftest import ROOT, skip_or_fail_on_ci
 
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("slurm")]
+
 TINY = ["logger=none", "dataset.limit_train=64", "dataset.limit_val=32", "dataset.limit_test=32",
         "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "deploy.num_threads=1"]
 # ~0.5 s an epoch here: long enough to be mid-training at the time-limit warning, and ends in a few attempts

@@ -29,6 +29,7 @@ def test_paper_number_follows_the_chosen_options():
     assert paper_reference(cfg, {"dataset": "mnist"})["value"] == 0.870
 
 
+@pytest.mark.e2e
 def test_every_preset_runs(tmp_path):
     """`run.py -m experiment=...`, on digits with tiny limits (MNIST is not on this machine); the paper-sized
     backbones (every model with a `width` key) at width 1/16, which keeps their structure (channel counts
@@ -45,6 +46,7 @@ def test_every_preset_runs(tmp_path):
         assert "error" not in r and isinstance(r["test/acc"], float), r.get("preset")
 
 
+@pytest.mark.e2e
 def test_shd_rsnn_quick_runs_on_the_fixture_the_script_writes(tmp_path):
     """scripts/write_event_fixtures.py writes the SHD-format order task that shd_rsnn_quick reads."""
     import subprocess

@@ -4,16 +4,21 @@ import shutil
 
 import pytest
 
+import snnexp
 from tests.conftest import QUICK, run_cli
+
+pytestmark = pytest.mark.e2e
 
 PAPER = "paper={source:Someone 2020,metric:test/acc,by:[model],values:{mlp:0.5,csnn:0.9}}"
 
 
-@pytest.fixture
-def mlp_run(tmp_path):
-    """A finished one-epoch run of model=mlp (not the default csnn), with a paper number by model."""
-    run_cli(QUICK + ["logger=none", "model=mlp", PAPER], run_dir=tmp_path / "old")
-    return tmp_path / "old"
+@pytest.fixture(scope="module")
+def mlp_run(tmp_path_factory):
+    """A finished one-epoch run of model=mlp (not the default csnn), with a paper number by model, made once
+    (in-process: snnexp.run writes what run.py does) for the tests here, which only read it and resume from it."""
+    run_dir = tmp_path_factory.mktemp("mlp") / "old"
+    snnexp.run(QUICK + ["logger=none", "model=mlp", PAPER], run_dir=run_dir)
+    return run_dir
 
 
 def test_a_resumed_run_records_the_choices_and_paper_of_the_run_it_continues(mlp_run, tmp_path):

@@ -7,6 +7,8 @@ from snnexp.experiment import run
 from tests.conftest import QUICK, require_lava, run_cli
 from tests.helpers import compose_cfg, options
 
+pytestmark = pytest.mark.e2e
+
 ARTIFACTS = ["results.json", "metrics.csv", "checkpoints/last.ckpt", "plots/curves.png", "plots/raster.png"]
 
 

@@ -9,11 +9,14 @@ import sys
 import time
 from collections import Counter
 
+import pytest
+
 from snnexp.signals import Interrupted, as_interrupted, signal_of
 from tests.conftest import ROOT
 from tests.test_status import LONG, wait_for
 
 
+@pytest.mark.e2e
 def test_sigterm_is_recorded_as_interrupted_exits_143_and_resumes_to_the_end(tmp_path):
     first, second = tmp_path / "first", tmp_path / "second"
     proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), f"hydra.run.dir={first}", *LONG], cwd=ROOT,
@@ -58,6 +61,7 @@ def test_signals_behind_the_exceptions_that_reach_the_run():
     assert as_interrupted(error) is error
 
 
+@pytest.mark.e2e
 def test_sigterm_stops_a_sweep_in_this_process_and_its_report_lists_the_job(tmp_path):
     """Hydra's basic launcher runs the jobs in this process: SIGTERM is for the whole sweep (exit 143), and
     the failure report lists the job it interrupted (a scheduler's job is stopped alone: tests/test_cluster.py)."""

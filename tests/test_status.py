@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from snnexp.status import STARTED, failure, read_results, write_results
 from snnexp.sweep import failed_jobs
 from tests.conftest import ROOT
@@ -51,6 +53,7 @@ def test_a_truncated_results_json_is_a_named_failure_in_the_report_and_the_table
     assert "| 8.0 | 80.00 | 1 |" in table and "| 9.0 | — | 0 (1 failed) |" in table  # its row, from .hydra/
 
 
+@pytest.mark.e2e
 def test_a_sweep_job_killed_by_the_os_shows_as_failed(tmp_path):
     """SIGKILL a joblib worker mid-training: its job never writes its final results.json (nor does the
     other, stopped by joblib), but the one written at the start says `started`, so the failure report
@@ -78,6 +81,7 @@ def test_a_sweep_job_killed_by_the_os_shows_as_failed(tmp_path):
     assert "0 (2 failed)" in table.stdout and "did not finish" in table.stdout
 
 
+@pytest.mark.e2e
 def test_an_interrupted_run_keeps_its_checkpoint_and_says_when(tmp_path):
     """A real Ctrl+C (SIGINT) during training."""
     # a shell's background job ignores SIGINT, and so would Python started from it: restore the default

@@ -14,6 +14,7 @@ from tests.conftest import QUICK, ROOT, run_cli
 NO_LOGGER = ["logger=none"]
 
 
+@pytest.mark.e2e
 def test_joblib_sweep_then_table(tmp_path):
     sweep = tmp_path / "sweep"
     run_cli(["-m", "hydra/launcher=parallel", "neuron=if,lif", f"hydra.sweep.dir={sweep}"] + QUICK + NO_LOGGER)
@@ -47,6 +48,7 @@ def test_table_averages_over_seeds_and_shows_the_paper(tmp_path):
     assert "| [64] | 85.00 ± 7.07 | 2 | 88.00 | Someone 2020 |" in table
 
 
+@pytest.mark.e2e
 def test_a_failing_job_does_not_lose_the_others(tmp_path):
     sweep = tmp_path / "sweep"
     proc = run_cli(["-m", "neuron.tau=2.0,0.5", f"hydra.sweep.dir={sweep}"] + QUICK + NO_LOGGER, check=False)
@@ -57,6 +59,7 @@ def test_a_failing_job_does_not_lose_the_others(tmp_path):
     assert "1 job(s) of the sweep" in proc.stderr + proc.stdout
 
 
+@pytest.mark.e2e
 def test_optuna_search_runs_trials(tmp_path):
     sweep = tmp_path / "optuna"
     run_cli(["-m", "hparams_search=bptt_optuna", "hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.n_startup_trials=1",
@@ -65,6 +68,8 @@ def test_optuna_search_runs_trials(tmp_path):
     assert "best_value" in (sweep / "optimization_results.yaml").read_text()
 
 
+@pytest.mark.e2e
+@pytest.mark.xdist_group("ddp")  # two processes each
 def test_ddp_on_cpu_with_two_processes(tmp_path):
     run_cli(["trainer=ddp", "trainer.devices=2"] + QUICK + NO_LOGGER, run_dir=tmp_path)
     results = json.loads((tmp_path / "results.json").read_text())
@@ -72,6 +77,7 @@ def test_ddp_on_cpu_with_two_processes(tmp_path):
     assert list(tmp_path.glob("*process_1*")), "the second DDP process left no trace"
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("learner", ["bptt", "stdp", "hybrid", "ann2snn"])
 def test_resume_after_kill_continues_where_it_stopped(learner, tmp_path):
     """Every learner's checkpoint loads (plain hyper-parameters, weights_only) and continues its epochs."""
@@ -96,12 +102,14 @@ def test_resume_after_kill_continues_where_it_stopped(learner, tmp_path):
     assert val_epochs == [0, 1, 2, 3]  # each epoch once: the old ones, then the new ones
 
 
-def test_resume_refuses_group_changes(tmp_path):
-    run_cli(QUICK + NO_LOGGER, run_dir=tmp_path / "a")
-    proc = run_cli(["resume=" + str(tmp_path / "a"), "neuron=plif"], run_dir=tmp_path / "b", check=False)
+@pytest.mark.e2e
+def test_resume_refuses_group_changes(finished_run, tmp_path):
+    proc = run_cli(["resume=" + str(finished_run), "neuron=plif"], run_dir=tmp_path / "b", check=False)
     assert proc.returncode == 2 and "neuron=plif is not allowed with resume" in proc.stderr
 
 
+@pytest.mark.e2e
+@pytest.mark.xdist_group("ddp")  # two processes each
 def test_ddp_inside_a_multirun_runs_each_job_once(tmp_path):
     """-m with trainer=ddp: each job's second process runs that job alone (not the sweep again), and
     the next job gets fresh processes (no DDP environment left over from the first)."""

@@ -2,11 +2,14 @@
 import math
 
 import mlflow
+import pytest
 from tensorboard.backend.event_processing import event_accumulator
 
 from snnexp.api import run
 from tests.conftest import QUICK
 from tests.helpers import compose_cfg
+
+pytestmark = pytest.mark.e2e
 
 KEYS = ("test/acc", "test/loss", "val/acc", "val/loss")
 

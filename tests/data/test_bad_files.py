@@ -49,6 +49,7 @@ def test_idx_images_and_labels_that_do_not_pair(tmp_path):
         FashionMNIST(root=str(root)).setup()
 
 
+@pytest.mark.e2e
 def test_truncated_idx_through_run_py_exits_2_without_training(tmp_path):
     root = make_idx_set(tmp_path / "fm")
     truncate(root / (TRAIN_IMAGES + ".gz"), -100)

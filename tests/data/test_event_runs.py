@@ -6,6 +6,8 @@ from tests.conftest import QUICK
 from tests.data.event_files import write_nmnist
 from tests.helpers import compose_cfg
 
+pytestmark = pytest.mark.e2e
+
 EVENT_PLOTS = ["plots/event_frames.png", "plots/event_raster.png", "plots/raster.png"]
 
 

@@ -165,6 +165,7 @@ def test_lava_layout_is_sample_major_time_last():
     assert flat.shape == (2, 90, 4) and flat[0, 2 * 30 + 3 * 6 + 4, 1] == 1  # [N, X, T], torch's flatten order
 
 
+@pytest.mark.e2e
 def test_run_refuses_max_pool_before_training(tmp_path):
     from tests.conftest import QUICK, run_cli
 
@@ -379,6 +380,7 @@ def test_residual_joins_loihi_cannot_add_are_refused_naming_the_block():
     assert extract(block("add", False), (3,)).layers[2].skip.source == 0  # the sum before the neuron maps
 
 
+@pytest.mark.e2e
 def test_run_refuses_a_recurrent_network_for_netx_before_training(tmp_path):
     from tests.conftest import QUICK, run_cli
 

@@ -25,6 +25,8 @@ from snnexp.neurons import CUBA, IF
 from tests.conftest import QUICK, run_cli
 from tests.deploy.test_loihi import _relay_net, residual_mlp, small_csnn, trained_like
 
+pytestmark = pytest.mark.xdist_group("lava")
+
 
 def compare(net, x_seq, python, tmp_path) -> tuple[torch.Tensor, torch.Tensor]:
     """(fixed-point torch output, Lava output), both [T+1, N, K]. A net that is no chain goes through lava.h5."""
@@ -63,6 +65,7 @@ def test_conv_net_matches_lava(lava_python, tmp_path):
     assert torch.equal(fixed, lava)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("model", ["mlp", "csnn"])
 def test_run_deploys_to_lava_end_to_end(model, lava_python, tmp_path):
     """2 epochs of 20 batches, then 50 test samples through the float model, the fixed-point model and
@@ -110,6 +113,7 @@ def test_initial_membrane_pulses_match_lava(kind, lava_python, tmp_path):
     assert not torch.equal(FixedPointNet(net)(x_seq), fixed)
 
 
+@pytest.mark.e2e
 def test_qcfs_conversion_deploys_to_lava_end_to_end(lava_python, tmp_path):
     run_cli(["trainer.max_epochs=2", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
              "learner=ann2snn", "learner.method=qcfs", "learner.levels=4", "learner.input=poisson",
@@ -161,6 +165,7 @@ def test_a_network_of_two_recurrent_layers_matches_lava(lava_python, tmp_path):
     assert not torch.equal(FixedPointNet(net)(x_seq), fixed)
 
 
+@pytest.mark.e2e
 def test_run_deploys_a_recurrent_network_to_lava_end_to_end(lava_python, tmp_path):
     run_cli(QUICK + ["deploy=loihi", "model=rsnn", "model.readout=spikes", "model.hidden=[32]", "deploy.netx=false",
                      "deploy.samples=30", "logger=none", "trainer.max_epochs=2", "trainer.limit_train_batches=20"],

@@ -12,6 +12,8 @@ from snnexp.experiment import run
 from tests.conftest import QUICK, ROOT, run_cli
 from tests.helpers import compose_cfg
 
+pytestmark = pytest.mark.e2e
+
 
 def test_deploy_nir_on_digits_writes_agreement_and_accuracy_per_simulator(tmp_path):
     proc = run_cli(QUICK[:-1] + ["deploy=nir", "logger=none", "trainer.limit_train_batches=10", "learner.optimizer.lr=0.02"],

@@ -17,6 +17,7 @@ SHORT = ["learner=ann2snn", "logger=none", "deploy.num_threads=1", "trainer.max_
          "learner.norm_samples=256"]
 
 
+@pytest.mark.e2e
 def test_mlp_on_digits_converts_without_losing_accuracy(tmp_path):
     results = run(compose_cfg(SHORT + ["model=mlp"], run_dir=tmp_path))
     ann, snn = results["ann/test/acc"], {T: results[f"snn/test/acc/T{T}"] for T in (4, 16, 64)}
@@ -39,6 +40,7 @@ def test_mlp_on_digits_converts_without_losing_accuracy(tmp_path):
 # Each method's tiny run on digits (mlp, 4 epochs): thresholds these runs reach and a broken conversion
 # misses (checked by breaking each once: QCFS without the theta/2 start or without its thresholds,
 # calibration with the bias correction's sign flipped).
+@pytest.mark.e2e
 def test_qcfs_snn_matches_its_ann_at_T_equal_L(tmp_path):
     results = run(compose_cfg(SHORT + ["model=mlp", "model.readout=membrane", "learner.method=qcfs", "learner.levels=4",
                                        "learner.T_list=[2,4,8]"], run_dir=tmp_path))
@@ -49,6 +51,7 @@ def test_qcfs_snn_matches_its_ann_at_T_equal_L(tmp_path):
     assert "| SNN (qcfs) | 4 |" in (tmp_path / "conversion.md").read_text()
 
 
+@pytest.mark.e2e
 def test_calibration_improves_the_rate_conversion_at_low_T(tmp_path):
     results = run(compose_cfg(SHORT + ["model=mlp", "learner.method=calibrate", "learner.T_list=[2,4]",
                                        "learner.calib_samples=256"], run_dir=tmp_path))
@@ -60,6 +63,7 @@ def test_calibration_improves_the_rate_conversion_at_low_T(tmp_path):
     assert "| SNN (rate + light calibration) | 2 |" in table and "| SNN (rate, uncalibrated) | 2 |" in table
 
 
+@pytest.mark.e2e
 def test_bias_free_poisson_conversion_has_no_bias_anywhere(tmp_path):
     cfg = compose_cfg(QUICK + SHORT[:2] + ["learner.bias=false", "model.batch_norm=false", "learner.input=poisson",
                                            "learner.T_list=[2,8]", "learner.max_pool=spiking", "trainer.max_epochs=2",
@@ -112,6 +116,7 @@ def test_qcfs_trains_with_average_pooling_and_learnt_thresholds():
     assert len(neurons) == 3 and all(n.v_init == 0.5 * float(n.v_threshold) for n in neurons)
 
 
+@pytest.mark.e2e
 def test_the_preset_keeps_the_rate_method_and_its_paper_line(tmp_path):
     args = QUICK + ["experiment=rueckauer_2017_quick", "dataset=digits", "logger=none", "learner.T_list=[2,4]",
                     "learner.norm_samples=64"]
@@ -143,6 +148,7 @@ def test_the_ann_trains_and_the_experiments_model_becomes_the_snn():
     assert [type(m).__name__ for m in parts.model.spiking_layers().values()] == ["IF"] * 3
 
 
+@pytest.mark.e2e
 def test_a_residual_network_converts_and_calibration_refuses_it_before_training(tmp_path):
     # model=resnet (identity and projection shortcuts) on digits: ANN 0.822, SNN 0.422 at T = 8, 0.822 at T = 64
     resnet = ["model=resnet", "model.depth=null", "model.blocks=[1,1]", "model.channels=[8,8]"]

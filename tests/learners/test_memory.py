@@ -149,6 +149,7 @@ def test_unknown_mode_and_bad_k_are_refused():
 
 @pytest.mark.parametrize("learner,memory", [("bptt", "checkpoint"), ("bptt", "online"), ("hybrid", "tbptt"),
                                             ("hybrid", "checkpoint")])
+@pytest.mark.e2e
 def test_runs_end_to_end(learner, memory, tmp_path):
     from snnexp.experiment import run
     from tests.conftest import QUICK

@@ -266,6 +266,7 @@ def test_event_driven_evaluation_counts_activity_as_the_hooks_do():
         assert torch.allclose(got[key], want[key]), key
 
 
+@pytest.mark.e2e
 def test_progress_is_recorded_against_images_seen(tmp_path):
     """learner.record_every: rows of validation accuracy, winners and theta every so many training images
     (and at the epoch's end) in results.json, metrics.csv (step = images seen) and plots/progress.png."""
@@ -291,6 +292,7 @@ def test_progress_is_recorded_against_images_seen(tmp_path):
     assert (tmp_path / "plots" / "progress.png").exists() and (tmp_path / "plots" / "neurons.png").exists()
 
 
+@pytest.mark.e2e
 def test_record_every_needs_a_validation_split(tmp_path):
     from tests.conftest import run_cli
 

@@ -10,6 +10,7 @@ RUN = ["dataset=shd", "model=rsnn", "T=20", "trainer.max_epochs=10", "logger=non
        "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_rsnn_learns_the_order_a_feed_forward_twin_cannot(tmp_path):
     """Classes differ only in which of two bursts comes first: the recurrent network learns them; the

@@ -3,6 +3,8 @@ import resource
 import subprocess
 import sys
 
+import pytest
+
 from snnexp.capacity import activation_bytes_per_step
 from snnexp.experiment import build
 from tests.conftest import QUICK, ROOT
@@ -16,6 +18,7 @@ def test_the_estimate_counts_every_layer_output_of_one_sample_and_step():
     assert per_step == 79_988 * 4  # 20.5 MB at batch 64: issue 25's measured 20 MB per step
 
 
+@pytest.mark.e2e
 def test_an_event_run_that_full_bptt_cannot_fit_is_refused_up_front(tmp_path):
     from tests.data.event_files import write_nmnist
 

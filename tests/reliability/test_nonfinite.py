@@ -14,6 +14,7 @@ NAN_LOSS = "learner._target_=tests.reliability.parts.BPTTWithNaNLoss"
 
 @pytest.mark.parametrize("encoding, bad", [("direct", "not_a_number"), ("direct", "infinite"),
                                            ("poisson", "not_a_number"), ("poisson", "infinite")])
+@pytest.mark.e2e
 def test_non_finite_pixels_are_refused_naming_the_batch(encoding, bad, tmp_path):
     proc = run_cli(ARGS + [f"encoding={encoding}", BAD_DATA, f"+dataset.bad={bad}"], run_dir=tmp_path, check=False)
     assert proc.returncode == 2, proc.stderr[-3000:]
@@ -26,6 +27,7 @@ def test_non_finite_pixels_are_refused_naming_the_batch(encoding, bad, tmp_path)
     assert not (tmp_path / "checkpoints" / "last.ckpt").exists()  # not one update was made
 
 
+@pytest.mark.e2e
 def test_a_nan_loss_stops_the_run_with_the_epoch_and_step_and_keeps_the_last_checkpoint(tmp_path):
     # 2 batches an epoch: the loss turns NaN at global step 3, in epoch 1
     args = [a for a in ARGS if not a.startswith("trainer.max_epochs")] + ["trainer.max_epochs=3"]
@@ -41,6 +43,7 @@ def test_a_nan_loss_stops_the_run_with_the_epoch_and_step_and_keeps_the_last_che
     assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point())
 
 
+@pytest.mark.e2e
 def test_nonfinite_skip_drops_those_updates_and_counts_them(tmp_path):
     args = [a for a in ARGS if not a.startswith("trainer.max_epochs")] + ["trainer.max_epochs=2"]
     proc = run_cli(args + [NAN_LOSS, "+learner.nan_from_step=3", "nonfinite=skip"], run_dir=tmp_path, check=False)

@@ -1,4 +1,5 @@
 """A run owns its run dir: a second run into it, at once or later, stops before any work and changes nothing."""
+import pytest
 import hashlib
 import subprocess
 import sys
@@ -20,22 +21,25 @@ def assert_refused(proc, *phrases):
     assert "Traceback" not in proc.stderr + proc.stdout
 
 
-def test_a_finished_runs_dir_is_not_overwritten(tmp_path):
-    run_cli(ARGS, run_dir=tmp_path)
-    before = fingerprint(tmp_path)
-    proc = run_cli(ARGS + ["seed=1"], run_dir=tmp_path, check=False)
-    assert_refused(proc, f"hydra.run.dir={tmp_path} already holds a run", f"resume={tmp_path}")
-    assert fingerprint(tmp_path) == before
+@pytest.mark.e2e
+def test_a_finished_runs_dir_is_not_overwritten(finished_run_copy):
+    run_dir = finished_run_copy
+    before = fingerprint(run_dir)
+    proc = run_cli(ARGS + ["seed=1"], run_dir=run_dir, check=False)
+    assert_refused(proc, f"hydra.run.dir={run_dir} already holds a run", f"resume={run_dir}")
+    assert fingerprint(run_dir) == before
 
 
-def test_resume_into_its_own_dir_is_refused(tmp_path):
-    run_cli(ARGS, run_dir=tmp_path)
-    before = fingerprint(tmp_path)
-    proc = run_cli([f"resume={tmp_path}", "trainer.max_epochs=2"], run_dir=tmp_path, check=False)
-    assert_refused(proc, f"resume={tmp_path} with hydra.run.dir={tmp_path} is invalid")
-    assert fingerprint(tmp_path) == before
+@pytest.mark.e2e
+def test_resume_into_its_own_dir_is_refused(finished_run_copy):
+    run_dir = finished_run_copy
+    before = fingerprint(run_dir)
+    proc = run_cli([f"resume={run_dir}", "trainer.max_epochs=2"], run_dir=run_dir, check=False)
+    assert_refused(proc, f"resume={run_dir} with hydra.run.dir={run_dir} is invalid")
+    assert fingerprint(run_dir) == before
 
 
+@pytest.mark.e2e
 def test_two_runs_started_together_into_one_dir(tmp_path):
     """One run's complete results, one clean refusal, whichever wins."""
     cmd = [sys.executable, str(ROOT / "run.py"), *ARGS, f"hydra.run.dir={tmp_path}"]
@@ -59,11 +63,13 @@ def test_two_runs_started_together_into_one_dir(tmp_path):
     assert len(epochs) > 1
 
 
+@pytest.mark.e2e
 def test_an_unwritable_run_dir_is_named(tmp_path):
     proc = run_cli(ARGS, run_dir="/proc/snnexp-no/run", check=False)
     assert_refused(proc, "hydra.run.dir=/proc/snnexp-no/run is invalid: it cannot be written")
 
 
+@pytest.mark.e2e
 def test_a_failed_sweep_job_prints_one_line_and_logs_its_traceback(tmp_path):
     proc = run_cli(["-m", *ARGS, "seed=0,-1", f"hydra.sweep.dir={tmp_path}"], check=False)
     assert proc.returncode == 1, proc.stderr[-3000:]
