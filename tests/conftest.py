@@ -73,21 +73,25 @@ def finished_run_copy(finished_run, tmp_path) -> Path:
     return Path(shutil.copytree(finished_run, tmp_path / "finished_run"))
 
 
-def refusal(args: list[str]) -> str:
-    """What `run.py ARGS` refuses before training, found in-process: the message of the ConfigError that
-    composing the config or building its parts raises (the CLI prints it and exits 2). Fails the test when
-    both go through."""
+def refusal(args: list[str], run_dir: Path | None = None) -> str:
+    """What `run.py ARGS` refuses, found in-process: the message of the ConfigError it would print before
+    exiting 2. Without `run_dir`: from composing the config and building its parts, which write nothing;
+    with it: from `snnexp.run` into `run_dir`, for what a run checks once it has started (resume=, the run
+    dir), leaving there what a refused CLI run leaves. Fails the test when nothing is refused."""
     import snnexp
     from snnexp.errors import config_error
 
     try:
-        snnexp.build(snnexp.compose(args))
+        if run_dir is None:
+            snnexp.build(snnexp.compose(args))
+        else:
+            snnexp.run(args, run_dir=run_dir)
     except Exception as e:
         error = config_error(e)  # as run.py: a ConfigError, also behind Hydra's wrapper; anything else is a bug
         if error is None:
             raise
         return str(error)
-    pytest.fail(f"run.py {' '.join(args)} was not refused before training")
+    pytest.fail(f"run.py {' '.join(args)} was not refused")
 
 
 @functools.cache
