@@ -5,7 +5,8 @@ only read one, and a refusal checked in-process the way `run.py` makes it.
 The tiers (`make test` runs all of them, `make test-fast` only the first):
 - unit: everything not marked below;
 - `e2e`: runs a whole experiment (a `run.py` subprocess or `snnexp.run`);
-- `slow`: a long run, or the Triton kernels under the interpreter (tests/neurons/conftest.py).
+- `slow`: a long run, the NIR peers' simulators, or the Triton kernels under the interpreter
+  (tests/neurons/conftest.py).
 Under pytest-xdist (`make test`: `-n`, `--dist loadgroup`), tests that share a resource carry
 `xdist_group` marks: "lava" (the Lava venv's processes), "slurm" (the one cluster), "ddp" (two
 processes each, on the same machine's ports).

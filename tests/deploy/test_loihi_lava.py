@@ -25,7 +25,7 @@ from snnexp.neurons import CUBA, IF
 from tests.conftest import QUICK, run_cli
 from tests.deploy.test_loihi import _relay_net, residual_mlp, small_csnn, trained_like
 
-pytestmark = pytest.mark.xdist_group("lava")
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("lava")]  # each runs the Lava venv's python: one worker
 
 
 def compare(net, x_seq, python, tmp_path) -> tuple[torch.Tensor, torch.Tensor]:
@@ -65,7 +65,6 @@ def test_conv_net_matches_lava(lava_python, tmp_path):
     assert torch.equal(fixed, lava)
 
 
-@pytest.mark.e2e
 @pytest.mark.parametrize("model", ["mlp", "csnn"])
 def test_run_deploys_to_lava_end_to_end(model, lava_python, tmp_path):
     """2 epochs of 20 batches, then 50 test samples through the float model, the fixed-point model and
@@ -113,7 +112,6 @@ def test_initial_membrane_pulses_match_lava(kind, lava_python, tmp_path):
     assert not torch.equal(FixedPointNet(net)(x_seq), fixed)
 
 
-@pytest.mark.e2e
 def test_qcfs_conversion_deploys_to_lava_end_to_end(lava_python, tmp_path):
     run_cli(["trainer.max_epochs=2", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
              "learner=ann2snn", "learner.method=qcfs", "learner.levels=4", "learner.input=poisson",
@@ -165,7 +163,6 @@ def test_a_network_of_two_recurrent_layers_matches_lava(lava_python, tmp_path):
     assert not torch.equal(FixedPointNet(net)(x_seq), fixed)
 
 
-@pytest.mark.e2e
 def test_run_deploys_a_recurrent_network_to_lava_end_to_end(lava_python, tmp_path):
     run_cli(QUICK + ["deploy=loihi", "model=rsnn", "model.readout=spikes", "model.hidden=[32]", "deploy.netx=false",
                      "deploy.samples=30", "logger=none", "trainer.max_epochs=2", "trainer.limit_train_batches=20"],

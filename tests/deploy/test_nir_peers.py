@@ -26,6 +26,7 @@ from tests.deploy.nir_nets import active, digit_spikes, recurrent, residual
 
 snntorch = pytest.importorskip("snntorch")
 norse_torch = pytest.importorskip("norse.torch")
+pytestmark = pytest.mark.slow  # the peers' own simulators, 100 digits each: about a minute in all on 2 cores
 
 
 def exported(kind: str, tmp_path, avg_pool: str = "avg", **kw) -> tuple[torch.nn.Module, nir.NIRGraph]:

@@ -3,6 +3,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from snnexp import threads
 
 
@@ -21,6 +23,9 @@ def test_the_cgroup_quota_caps_the_affinity(monkeypatch):
 
 def test_a_core_kept_busy_by_another_process_is_left_out():
     idle = threads.busy_elsewhere(0.5)
+    free = threads.allowed_cpus() - idle
+    if free < 0.8:  # e.g. the other xdist worker and another job: one more spinner would have no core to show on
+        pytest.skip(f"{idle:.1f} of {threads.allowed_cpus()} cores are busy already: no free core to measure one more on")
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         time.sleep(0.3)
