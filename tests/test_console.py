@@ -30,6 +30,7 @@ def run_py(args, run_dir):
     return (proc.stderr + proc.stdout).strip().splitlines()  # all a terminal shows (stderr, wandb's, first here)
 
 
+@pytest.mark.e2e
 def test_default_run_prints_choices_bars_table_and_the_results_path(tmp_path):
     lines = run_py(SHORT, tmp_path)
     assert len(lines) <= 40, "\n".join(lines)
@@ -45,6 +46,7 @@ def test_default_run_prints_choices_bars_table_and_the_results_path(tmp_path):
     assert lines[-1] == f"results: {tmp_path / 'results.json'}"
 
 
+@pytest.mark.e2e
 def test_verbose_brings_the_detail_back(tmp_path):
     lines = run_py(SHORT + ["verbose=true"], tmp_path)
     text = "\n".join(lines)

@@ -37,6 +37,7 @@ def test_results_are_written_whole_and_read_back_or_named(tmp_path):
     assert failure({"status": "done", "test/acc": 0.9}) is None
 
 
+@pytest.mark.e2e
 def test_a_truncated_results_json_is_a_named_failure_in_the_report_and_the_table(tmp_path):
     good, bad = tmp_path / "0", tmp_path / "1"
     for run, acc in ((good, 0.8), (bad, 0.9)):

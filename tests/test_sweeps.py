@@ -35,6 +35,7 @@ def test_joblib_sweep_then_table(tmp_path):
     assert (sweep / "table.png").stat().st_size > 0 and "wrote" in proc.stdout
 
 
+@pytest.mark.e2e
 def test_table_averages_over_seeds_and_shows_the_paper(tmp_path):
     for seed, acc in ((0, 0.80), (1, 0.90)):
         run = tmp_path / str(seed)

@@ -80,6 +80,7 @@ def test_a_failed_sweep_job_prints_one_line_and_logs_its_traceback(tmp_path):
     assert "Traceback" in (tmp_path / "1" / "run.log").read_text()
 
 
+@pytest.mark.e2e
 def test_table_of_a_dir_without_runs(tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "table.py"), str(tmp_path)], capture_output=True,
                           text=True)
