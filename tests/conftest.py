@@ -4,7 +4,8 @@ only read one, and a refusal checked in-process the way `run.py` makes it.
 
 The tiers (`make test` runs all of them, `make test-fast` only the first):
 - unit: everything not marked below;
-- `e2e`: runs a whole experiment (a `run.py` subprocess or `snnexp.run`);
+- `e2e`: runs snnexp as a user does: a whole experiment (`run.py`, `snnexp.run`), or a command
+  (scripts/, the Lava venv's python) in a subprocess;
 - `slow`: a long run, the NIR peers' simulators, or the Triton kernels under the interpreter
   (tests/neurons/conftest.py).
 Under pytest-xdist (`make test`: `-n`, `--dist loadgroup`), tests that share a resource carry
