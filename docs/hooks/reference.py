@@ -21,7 +21,8 @@ API = ["compose", "build", "run", "load", "export", "Parts", "Loaded", "ConfigEr
 
 
 def on_files(files, config):
-    sys.path.insert(0, str(ROOT))  # the checkout's snnexp, as the tests import it
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))  # the checkout's snnexp, as the tests import it
     for path, text in pages().items():
         files.append(File.generated(config, path, content=text))
     return files
