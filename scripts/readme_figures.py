@@ -62,7 +62,8 @@ def render(f: dict) -> str:
         BEGIN,
         f"Measured by `python scripts/readme_figures.py` on {f['date']} (commit {f['commit']}, "
         f"{f['cpus']} CPU cores, load average {f['load_average_before']} before it started): "
-        f"`{f['command']}` with the venv built took **{f['command_s']} s** from the command to the result "
+        f"`{f['command']}` (its `python run.py`, the venv already built) took **{f['command_s']} s** from the "
+        f"command to the result "
         f"(imports and the offline wandb run included; the run itself, results.json's `wall_s`: "
         f"{f['run_wall_s']} s, {f['train_samples_per_s']:,} training samples/s) and reached "
         f"**test accuracy {f['test_acc']:.4f}** with {f['threads']} torch thread(s) "
