@@ -150,11 +150,11 @@ def test_resume_an_api_run_keeps_its_groups(tmp_path):
     assert loaded.cfg.neuron._target_.endswith(".PLIF") and loaded.cfg.trainer.max_epochs == 2
 
 
-def test_readme_example_runs_after_a_plain_import(tmp_path):
-    """The README's Python API block, as a user runs it: its own process, another folder."""
-    readme = (ROOT / "README.md").read_text()
-    block = re.search(r"<!-- api-example.*?-->\n```python\n(.*?)```\n<!-- /api-example -->", readme, re.S)
-    assert block, "README.md lost its API example"
+def test_docs_api_example_runs_after_a_plain_import(tmp_path):
+    """The docs' Python API block (docs/howto/api.md), as a user runs it: its own process, another folder."""
+    page = (ROOT / "docs" / "howto" / "api.md").read_text()
+    block = re.search(r"<!-- api-example.*?-->\n```python\n(.*?)```\n<!-- /api-example -->", page, re.S)
+    assert block, "docs/howto/api.md lost its API example"
     env = {**os.environ, "WANDB_MODE": "offline", "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-c", block.group(1)], cwd=tmp_path, capture_output=True, text=True,
                           env=env, timeout=600)
