@@ -30,7 +30,7 @@ from snnexp import experiment
 from snnexp.context import CONF, job_config
 from snnexp.errors import ConfigError, check, config_error
 from snnexp.experiment import Parts
-from snnexp.version import STAMP_KEY, __version__, check_compatible
+from snnexp.version import STAMP_KEY, __version__, check_compatible, renamed
 
 CONFIG_FILE = Path(".hydra") / "config.yaml"
 CHECKPOINT_FILE = Path("checkpoints") / "last.ckpt"
@@ -139,7 +139,7 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu") -> Loaded:
     except Exception as e:
         raise ConfigError(f"snnexp.load: {ckpt_path} is not a readable checkpoint ({type(e).__name__}: {e})") from e
     check_compatible(checkpoint.get(STAMP_KEY), ckpt_path)
-    cfg = OmegaConf.load(config_path)
+    cfg = renamed(OmegaConf.load(config_path))
     parts = _rebuild(cfg, config_path)
     try:
         parts.learner.load_state_dict(checkpoint["state_dict"])

@@ -112,6 +112,22 @@ def test_load_takes_a_learner_whose_checkpoint_holds_configs(tmp_path):
     assert acc.item() == results["test/acc"]
 
 
+def test_load_reads_a_run_saved_before_the_datamodules_were_renamed(tmp_path):
+    """A run dir whose config names snnexp.data.digits.Digits (before issue 26) loads as DigitsData."""
+    snnexp.run(QUICK + NO_LOGGER, run_dir=tmp_path)
+    config = tmp_path / ".hydra/config.yaml"
+    saved = OmegaConf.load(config)
+    assert saved.dataset._target_ == "snnexp.data.digits.DigitsData"
+    saved.dataset._target_ = "snnexp.data.digits.Digits"
+    OmegaConf.save(saved, config)
+    loaded = snnexp.load(tmp_path)
+    assert type(loaded.datamodule).__name__ == "DigitsData"
+    assert loaded.cfg.dataset._target_ == "snnexp.data.digits.DigitsData"
+    ckpt = torch.load(tmp_path / "checkpoints/last.ckpt", weights_only=True)
+    for name, value in loaded.learner.state_dict().items():
+        assert torch.equal(value, ckpt["state_dict"][name]), name
+
+
 def test_load_refuses_what_it_cannot_load(tmp_path):
     with pytest.raises(snnexp.ConfigError, match="no such run dir"):
         snnexp.load(tmp_path / "nowhere")

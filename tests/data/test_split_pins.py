@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from snnexp.data.cache import FrameDataset
-from snnexp.data.digits import Digits
+from snnexp.data.digits import DigitsData
 from snnexp.data.events import DVSGestureData, EventDataModule, NMNISTData, SHDData
-from snnexp.data.idx import FashionMNIST
+from snnexp.data.idx import FashionMNISTData
 from snnexp.encoding.emulation import Saccade
 from snnexp.encoding.frames import Frames
 from tests.data.event_files import write_dvs_gesture, write_nmnist, write_shd
@@ -49,23 +49,23 @@ DIGITS = {
 
 @pytest.mark.parametrize("seed, val_fraction", sorted(DIGITS))
 def test_digits_splits_are_pinned(seed, val_fraction):
-    assert pins(Digits(seed=seed, val_fraction=val_fraction)) == DIGITS[seed, val_fraction]
+    assert pins(DigitsData(seed=seed, val_fraction=val_fraction)) == DIGITS[seed, val_fraction]
 
 
 def test_digits_limits_keep_the_first_of_each_split():
-    assert pins(Digits(seed=0, limit_train=3, limit_val=2, limit_test=4)) == {
+    assert pins(DigitsData(seed=0, limit_train=3, limit_val=2, limit_test=4)) == {
         "train": DIGITS[0, 0.1]["train"][:3], "val": DIGITS[0, 0.1]["val"][:2], "test": DIGITS[0, 0.1]["test"][:4]}
 
 
 def test_emulated_events_split_a_pinned_prefix(tmp_path):
-    dm = Digits(seed=0, limit_train=30, limit_val=10, limit_test=10, cache_dir=str(tmp_path))
+    dm = DigitsData(seed=0, limit_train=30, limit_val=10, limit_test=10, cache_dir=str(tmp_path))
     dm.use_encoder(Saccade(T=2))
     assert pins(dm) == {"train": [50, 34, 63, 16, 27, 32], "val": [115, 9, 43, 18, 110, 88],
                         "test": [8, 120, 48, 109, 2, 80]}
 
 
 def test_idx_official_test_in_file_order(tmp_path):
-    dm = FashionMNIST(root=str(make_idx_set(tmp_path / "fm")), seed=3, val_fraction=0.25)
+    dm = FashionMNISTData(root=str(make_idx_set(tmp_path / "fm")), seed=3, val_fraction=0.25)
     assert pins(dm) == {"train": [24, 17, 3, 11, 19, 0], "val": [20, 2, 33, 14, 6, 31], "test": [0, 1, 2, 3, 4, 5]}
 
 
