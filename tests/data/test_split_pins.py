@@ -1,7 +1,6 @@
 """The samples each split holds, pinned: the first indices (into the dataset's pool) of train, val
 and test, for a few seeds, computed on main before the datamodules shared one base (issue 26).
 A refactor of splits, limits or loaders must keep them."""
-import numpy as np
 import pytest
 
 from snnexp.data.cache import FrameDataset
