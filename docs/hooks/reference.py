@@ -141,10 +141,25 @@ def target_section(target: str) -> list[str]:
 
 
 def signature(obj) -> str:
+    """obj's signature; for a class whose __init__ passes **kwargs on to its base class, with the
+    base's keywords in their place (the keys a YAML may set, as snnexp.typecheck reads them)."""
     try:
-        return str(inspect.signature(obj))
+        sig = inspect.signature(obj)
     except (TypeError, ValueError):
         return ""
+    if not inspect.isclass(obj):
+        return str(sig)
+    params: list[inspect.Parameter] = []
+    for cls in obj.__mro__:
+        init = cls.__dict__.get("__init__")
+        if init is None or cls is object:
+            continue
+        own = list(inspect.signature(init).parameters.values())[1:]  # without self
+        names = {p.name for p in params}
+        params += [p for p in own if p.kind is not p.VAR_KEYWORD and p.name not in names]
+        if not any(p.kind is p.VAR_KEYWORD for p in own):
+            return "(" + ", ".join(str(p) for p in params) + ")"
+    return str(sig)  # the chain ends open (a **kwargs nobody names): as Python reports it
 
 
 def api_page() -> str:
