@@ -28,8 +28,8 @@ class SplitDataModule(pl.LightningDataModule):
 
     The model reads `in_shape` (one sample, without time and batch) and `num_classes`; the
     memory estimate reads `batch_size`. `stratified` is how validation is drawn from the training
-    pool: per class (train_test_split), or a plain random subset (the recorded event sets, whose
-    labels are known only once the recordings are read).
+    pool: per class (train_test_split), or a plain random subset (the recorded event sets: the
+    recordings a limited run frames are chosen before their labels are read).
     """
 
     in_shape: tuple[int, ...]

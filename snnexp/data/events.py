@@ -42,7 +42,7 @@ class EventDataModule(SplitDataModule):
     """
 
     official: Official | None = None  # a complete download, for datasets of one file per recording
-    stratified = False  # the labels are known only once the recordings are read
+    stratified = False  # the recordings to frame are picked (random_prefix) before their labels are read
 
     sensor_size: tuple[int, int, int]  # Tonic's (W, H, P)
 
