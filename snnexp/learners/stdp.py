@@ -2,10 +2,11 @@
 
 Works with every model that has a plastic layer (`snnexp.learners.plastic`):
 - model=diehl_cook: unsupervised STDP on the input weights; after each training epoch the
-  excitatory neurons are labelled from `label_samples` training images (no plasticity), and the
-  model's readout predicts from those labels.
+  excitatory neurons are labelled from `label_samples` images (no plasticity) of the training split
+  or of the validation split held out of it (`label_from`), and the model's readout predicts from
+  those labels.
 - model=wta: the output layer learns with a teacher (the correct class's neurons fire
-  `model.teacher_spikes` times per sample); per-class thresholds come from the training set's
+  `teacher_spikes` times per sample); per-class thresholds come from the training set's
   mean input activity per class before training.
 - model=csnn / mlp (readout=spikes): every hidden conv/linear layer learns unsupervised by STDP
   (its weights clamped to [w_min, w_max]), BatchNorm tracks its statistics by forward passes, and
@@ -28,8 +29,8 @@ from snnexp.learners.base import Learner, plain
 from snnexp.learners.evaluation import EncodingAndActivity
 from snnexp.learners.plastic import Plastic, Recorder, fixed_synapses, plastic_layers
 from snnexp.learners.progress import Progress
-from snnexp.rules.stdp import (STDPParams, apply_dw_, apply_rows_, check_params, norm_total, normalise_, stdp_events,
-                               stdp_sequence)
+from snnexp.rules.stdp import (STDPParams, apply_dw_, apply_rows_, check_params, norm_total, normalise_,
+                               stdp_events, stdp_sequence)
 from snnexp.metrics.activity import ActivityMonitor
 from snnexp.models.base import AdaptiveThresholds, ClassThresholds, EventDriven
 from snnexp.neurons.fused.inhibited_alif import LayerEvents
@@ -96,7 +97,8 @@ class STDP(EncodingAndActivity, Learner):
             num_classes=int(num_classes), stdp=stdp, stdp_output=stdp_output, norm=norm, norm_cap=norm_cap,
             teacher_spikes=teacher_spikes, min_spikes=min_spikes, rate_boost=rate_boost, max_boosts=max_boosts,
             label_samples=label_samples, label_from=label_from, one_sample_per_neuron=one_sample_per_neuron,
-            punish_wrong=punish_wrong, record_every=record_every, record_samples=record_samples, seed=int(seed))), logger=False)
+            punish_wrong=punish_wrong, record_every=record_every, record_samples=record_samples, seed=int(seed))),
+            logger=False)
         self.num_classes = int(num_classes)
         self.layers: list[Plastic] = plastic_layers(model)
         check(len(self.layers) > 0, "learner", "stdp", f"{type(model).__name__} has no STDP-capable layer "
@@ -114,8 +116,6 @@ class STDP(EncodingAndActivity, Learner):
         self.norm, self.norm_cap = norm, bool(norm_cap)
         # the sum each layer's rows keep, from its fan-in ("<x>/input"); None: off
         self.norm_totals = {p.name: norm_total(norm, p.weight[0].numel()) for p in self.layers}
-        for layer in self.layers:
-            self.normalise(layer)  # the initial weights too
         check(int(teacher_spikes) >= 1, "learner.teacher_spikes", teacher_spikes, "must be >= 1 spikes per sample")
         self.teacher_spikes = int(teacher_spikes)
         check(min_spikes is None or int(min_spikes) >= 1, "learner.min_spikes", min_spikes, "must be null or >= 1")
@@ -148,6 +148,8 @@ class STDP(EncodingAndActivity, Learner):
         check(int(record_samples) >= 1, "learner.record_samples", record_samples, "must be >= 1 images")
         self.progress = None if self.readout is None else Progress(
             self.layers[-1].weight.shape[0], None if record_every is None else int(record_every), int(record_samples))
+        for layer in self.layers:  # every value checked: the initial weights get the sum too
+            self.normalise(layer)
 
     def unused_keys(self) -> set[str]:
         unused = set() if self.min_spikes is not None else {"rate_boost", "max_boosts"}

@@ -67,7 +67,8 @@ KEYS = [
     ("diehl_cook", "learner.norm=5.0"),
     ("diehl_cook", "learner.min_spikes=null", DIM), ("diehl_cook", "learner.rate_boost=0.3", DIM),
     ("diehl_cook", "learner.max_boosts=1", DIM),
-    ("wta", "learner.teacher_spikes=2"), ("wta", "learner.punish_wrong=false"), ("wta", "learner.norm_cap=false"),  # D&C: its rows rise above the sum, so a cap changes nothing
+    ("wta", "learner.teacher_spikes=2"), ("wta", "learner.punish_wrong=false"),
+    ("wta", "learner.norm_cap=false"),  # D&C's rows rise above their sum, where a cap changes nothing
 ]
 
 
