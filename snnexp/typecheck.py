@@ -23,6 +23,7 @@ from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
 from snnexp.errors import ConfigError
+from snnexp.moved import moved_error
 
 HYDRA_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
 _UNCHECKED = object()  # a hint this module does not interpret: any value passes
@@ -68,6 +69,8 @@ def check_node(node: dict, path: str, raw: dict | None = None) -> None:
         if key not in params:
             if open_ended:
                 continue
+            if (moved := moved_error(full)) is not None:  # e.g. model.stdp, set in a preset of one's own
+                raise moved
             close = difflib.get_close_matches(str(key), list(params), n=3)
             hint = (f"did you mean {' or '.join(close)}?" if close else
                     f"it takes {', '.join(params) or 'no arguments'}." if len(params) <= 16 else "")

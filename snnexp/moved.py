@@ -1,0 +1,52 @@
+"""Config keys that moved to another group: set in the old place, they are refused with one message
+naming the new key (the command line, `snnexp.compose`, and any config file, through typecheck).
+
+The STDP rule, the weight normalisation, the teacher and Diehl & Cook's presentation protocol were
+keys of model=diehl_cook and model=wta; they are learner=stdp's (conf/learner/stdp.yaml), and no
+model takes them (tests/test_moved.py checks that, so refusing them under `model.` is never wrong).
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from snnexp.errors import ConfigError
+
+MOVED = {
+    "model.stdp": "learner.stdp",
+    "model.w_min": "learner.stdp.w_min",
+    "model.w_max": "learner.stdp.w_max",
+    "model.norm": "learner.norm",
+    "model.norm_cap": "learner.norm_cap",
+    "model.teacher_spikes": "learner.teacher_spikes",
+    "model.min_spikes": "learner.min_spikes",
+    "model.rate_boost": "learner.rate_boost",
+    "model.max_boosts": "learner.max_boosts",
+}
+WHY = ("how the plastic layers learn (the STDP rule, weight normalisation, teacher, presentation protocol) "
+       "is learner=stdp's, not the model's")
+
+
+def new_key(key: str) -> str | None:
+    """The key that replaced `key` (model.stdp.lr_post -> learner.stdp.lr_post), or None if it did not move."""
+    for old, new in MOVED.items():
+        if key == old or key.startswith(old + "."):
+            return new + key[len(old):]
+    return None
+
+
+def moved_error(key: str, value: str | None = None) -> ConfigError | None:
+    """The one refusal of a moved `key` (with the value the user gave, if any), or None."""
+    new = new_key(key)
+    if new is None:
+        return None
+    setting = new if value is None else f"{new}={value}"
+    return ConfigError(f"{key} is now {new}: {WHY}; set {setting}")
+
+
+def refuse_moved(overrides: Iterable[str]) -> None:
+    """Raise the ConfigError of the first override (`key=value`, `+key=...`, `~key`) that sets a moved key."""
+    for item in overrides:
+        key, sep, value = str(item).lstrip("+~").partition("=")
+        error = moved_error(key, value if sep else None)
+        if error is not None:
+            raise error
