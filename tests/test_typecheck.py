@@ -66,5 +66,16 @@ def test_a_wrong_type_in_any_group_is_refused(override, message):
     assert message in str(e.value)
 
 
+@pytest.mark.parametrize("override, message", [
+    ("learner.optimizer=sgd", "learner.optimizer='sgd' is invalid: learner/optimizer is a config group, chosen with "
+                              "a slash: learner/optimizer=sgd (options: adam, adamw, sgd)"),
+    ("neuron.surrogate=triangle", "neuron.surrogate='triangle' is invalid: neuron/surrogate is a config group"),
+])
+def test_a_value_where_a_group_choice_goes_names_the_group_syntax(override, message):
+    with pytest.raises(ConfigError) as e:
+        check_config(compose_cfg([override]))
+    assert message in str(e.value)
+
+
 def test_the_default_config_passes():
     check_config(compose_cfg([]))
