@@ -90,9 +90,10 @@ def check_node(node: dict, path: str, raw: dict | None = None) -> None:
 
 
 def refuse_group_value(path: str, value: Any) -> None:
-    """ConfigError for a plain value at `path` ("learner.method") where conf/ has a group ("learner/method")."""
+    """ConfigError for an option's name at `path` ("learner.method=qcfs") where conf/ has a group ("learner/method").
+    null stays a value: an optional part (neuron.surrogate=null) is left out that way."""
     group = path.replace(".", "/")
-    if isinstance(value, (dict, list)) or not (CONF / group).is_dir():
+    if not isinstance(value, str) or not (CONF / group).is_dir():
         return
     options = ", ".join(sorted(p.stem for p in (CONF / group).glob("*.yaml")))
     raise ConfigError(f"{path}={value!r} is invalid: {group} is a config group, chosen with a slash: "

@@ -77,5 +77,9 @@ def test_a_value_where_a_group_choice_goes_names_the_group_syntax(override, mess
     assert message in str(e.value)
 
 
+def test_null_where_a_group_choice_goes_is_a_value():
+    check_config(compose_cfg(["neuron.surrogate=null"]))  # an optional part left out, not an option's name
+
+
 def test_the_default_config_passes():
     check_config(compose_cfg([]))
