@@ -59,8 +59,8 @@ def all_curves(runs: list[tuple[str, dict]]) -> list[tuple[str, str, dict[int, t
 
 def _label(run: dict, method: str) -> str:
     if method == "calibrate":
-        return (f"{_override(run, 'learner/method/base') or 'rate'} + {_override(run, 'learner.method.mode') or 'light'} "
-                f"calibration")
+        base, mode = _override(run, "learner/method/base") or "rate", _override(run, "learner.method.mode") or "light"
+        return f"{base} + {mode} calibration"
     if method == "qcfs":
         return f"QCFS L={_override(run, 'learner.method.levels') or 8}"
     return "rate"

@@ -187,7 +187,7 @@ class ANN2SNN(Learner):
         log.info("converted (%s): scales %s", self.method.name, self.scales)
 
     def _data_scales(self, loader: DataLoader) -> DataScales | None:
-        """The percentiles of a network's activations on norm_samples training inputs (None: learner.percentile=null)."""
+        """The percentiles of a network's activations on norm_samples training inputs (None: no percentile)."""
         if self.percentile is None:
             return None
         return lambda net: activation_scales(net, self._batches(loader, self.norm_samples), self.percentile)
@@ -230,7 +230,8 @@ class ANN2SNN(Learner):
         self.reseed_evaluation()  # the same Poisson input every test
         T_max = self.T_list[-1]
         self._evals = {"snn": OverTime(self.model, T_max)}
-        self._evals.update({name: OverTime(net, steps) for name, (net, steps) in self.method.test_networks(T_max).items()})
+        for name, (net, steps) in self.method.test_networks(T_max).items():
+            self._evals[name] = OverTime(net, steps)
         for e in self._evals.values():
             e.__enter__()
         self._eval_s = 0.0

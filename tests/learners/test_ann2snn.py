@@ -102,12 +102,13 @@ def test_bias_free_poisson_conversion_has_no_bias_anywhere(tmp_path):
     (["learner/method=calibrate", "learner.method.lr=0"], "learner.method.lr"),
     (["learner/method=calibrate", "learner.bias=false", "model.batch_norm=false"], "learner.bias"),
     # a key of another method is refused by construction: each method takes only its own
-    (["+learner.method.levels=4"], "learner.method.levels is not an option of learner.method "
-                                   "(snnexp.learners.conversion_methods.RateMethod): it takes no arguments"),
-    (["learner/method=qcfs", "+learner.method.samples=64"], "learner.method.samples is not an option of "
-                                                            "learner.method (snnexp.learners.conversion_methods.QCFSMethod)"),
-    (["learner/method=calibrate", "+learner.method.levels=4"], "learner.method.levels is not an option of "
-                                                               "learner.method (snnexp.learners.conversion_methods.CalibrateMethod)"),
+    (["+learner.method.levels=4"],
+     "learner.method.levels is not an option of learner.method (snnexp.learners.conversion_methods.RateMethod): "
+     "it takes no arguments"),
+    (["learner/method=qcfs", "+learner.method.samples=64"],
+     "learner.method.samples is not an option of learner.method (snnexp.learners.conversion_methods.QCFSMethod)"),
+    (["learner/method=calibrate", "+learner.method.levels=4"],
+     "learner.method.levels is not an option of learner.method (snnexp.learners.conversion_methods.CalibrateMethod)"),
 ])
 def test_bad_values_name_their_key(overrides, key):
     with pytest.raises(ConfigError, match=re.escape(key)):
