@@ -3,6 +3,7 @@ from typing import Literal, Mapping, Optional, Sequence
 
 import pytest
 
+import snnexp
 from snnexp.errors import ConfigError
 from snnexp.typecheck import check_config, check_node, describe, fits, parameters
 from tests.helpers import compose_cfg
@@ -77,5 +78,16 @@ def test_a_value_where_a_group_choice_goes_names_the_group_syntax(override, mess
     assert message in str(e.value)
 
 
+def test_null_where_a_group_choice_goes_is_a_value():
+    check_config(compose_cfg(["neuron.surrogate=null"]))  # an optional part left out, not an option's name
+
+
 def test_the_default_config_passes():
     check_config(compose_cfg([]))
+
+
+@pytest.mark.parametrize("old, new", [("learner.levels", "learner.method.levels"),
+                                      ("learner.calib_samples", "learner.method.samples")])
+def test_a_flat_ann2snn_key_names_its_method_key(old, new):
+    with pytest.raises(ConfigError, match=rf"{old} is now {new}: a conversion method's keys .* set {new}=4"):
+        snnexp.compose(["learner=ann2snn", "learner/method=qcfs", f"{old}=4"])
