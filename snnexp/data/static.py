@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, TensorDataset
 
+from snnexp.data.augment import CropFlip
 from snnexp.data.cache import FrameDataset, cache_root, cached_array, code_version, fingerprint
 from snnexp.data.datamodule import SplitDataModule
 from snnexp.data.files import locate
@@ -33,12 +34,18 @@ class StaticImageDataModule(SplitDataModule):
     the seed's splits pick rows of it. With every limit of a pool's splits set, only the
     smallest prefix of the pool those limits need is converted (snnexp.data.splits), and the
     splits are drawn from that prefix. Samples become frames [T, 2, H', W'].
+
+    `crop_padding` and `flip` augment the training batches (snnexp.data.augment): each image
+    shifted by up to crop_padding pixels, mirrored left-right with probability 1/2.
     """
 
     def __init__(self, val_fraction: float = 0.1, test_fraction: float = 0.2, normalize: bool = False,
-                 cache_dir: str | None = None, convert_device: str | None = None, **split_keys):
+                 cache_dir: str | None = None, convert_device: str | None = None, crop_padding: int = 0,
+                 flip: bool = False, **split_keys):
         super().__init__(val_fraction=val_fraction, **split_keys)
         check(0 < test_fraction < 1, "dataset.test_fraction", test_fraction, "must be in (0, 1)")
+        check(int(crop_padding) >= 0, "dataset.crop_padding", crop_padding, "must be >= 0 (0: no random crop)")
+        self.augment = CropFlip(crop_padding, flip, self.seed)
         self.test_fraction = test_fraction
         self.normalize = bool(normalize)
         self.cache_dir = cache_dir
@@ -65,6 +72,9 @@ class StaticImageDataModule(SplitDataModule):
               f"{type(self).__name__} holds still images: choose an image encoding (e.g. saccade)")
         if encoder.converts is None:
             return encoder
+        check(not self.augment, "dataset.crop_padding", f"{self.augment.padding} (flip {self.augment.flip})",
+              f"augments images, and encoding={type(encoder).__name__.lower()} converts them to events once, "
+              f"before training: set dataset.crop_padding=0 and dataset.flip=false")
         conversion_device(self.convert_device)
         self.converter = encoder
         self.in_shape = tuple(encoder.out_shape(tuple(type(self).in_shape)))  # per-step shape of the frames
@@ -98,6 +108,13 @@ class StaticImageDataModule(SplitDataModule):
         return {name: TensorDataset(torch.as_tensor((pools[source[name]][0][idx] - mean) / std, dtype=torch.float32),
                                     torch.as_tensor(pools[source[name]][1][idx], dtype=torch.long))
                 for name, idx in index.items()}
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        """Training batches only, on the device the batch went to (Lightning's datamodule hook)."""
+        if self.augment and self.trainer is not None and self.trainer.training:
+            x, y = batch
+            return self.augment(x), y
+        return batch
 
     def _prefix(self, x: np.ndarray, y: np.ndarray, test_fraction: float | None) -> tuple[np.ndarray, np.ndarray]:
         n = stratified_prefix(y, self.limits, self.val_fraction, test_fraction)
