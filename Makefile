@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: venv run test test-fast bench bench-peers nir-peers clean lava lava-if-possible slurm
+.PHONY: venv run test test-fast docs bench bench-peers nir-peers clean lava lava-if-possible slurm
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -35,6 +35,11 @@ test: venv nir-peers lava-if-possible
 test-fast: venv
 	@$(VENV)/bin/python -m pytest $(XDIST) -m "not e2e and not slow" $(PYTEST_ARGS)
 
+# The documentation site (mkdocs.yml, docs/) into site/ (git-ignored); --strict fails on any warning (a broken
+# link, a missing page, a `_target_` the generated reference cannot import). `mkdocs serve` previews it.
+docs: venv
+	$(VENV)/bin/python -m mkdocs build --strict --quiet
+
 # A single-node SLURM cluster on this machine (root: apt-get, munge, slurmctld, slurmd), for hydra/launcher=slurm
 # and tests/test_cluster.py; `scripts/slurm_cluster.sh stop` stops it. docs/cluster.md.
 slurm:
@@ -44,7 +49,7 @@ bench: venv
 	$(VENV)/bin/python scripts/bench_neurons.py
 
 clean:
-	rm -rf outputs multirun .pytest_cache
+	rm -rf outputs multirun .pytest_cache site
 
 # The peers the benchmark compares against (not needed otherwise).
 bench-peers: venv

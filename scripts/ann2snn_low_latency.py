@@ -36,7 +36,7 @@ def curves(run: dict) -> list[tuple[str, dict[int, tuple[float, float]]]]:
     method = run.get("conversion/method", "rate")
     readout = _override(run, "model.readout") or "spikes"
     out = []
-    for prefix, label in (("snn", _label(run, method)), ("base", f"{_override(run, 'learner.base') or 'rate'}"
+    for prefix, label in (("snn", _label(run, method)), ("base", f"{_override(run, 'learner/method/base') or 'rate'}"
                                                                     f", uncalibrated")):
         ts = sorted(int(k.rsplit("/T", 1)[1]) for k in run if k.startswith(f"{prefix}/test/acc/T"))
         if ts:
@@ -59,9 +59,10 @@ def all_curves(runs: list[tuple[str, dict]]) -> list[tuple[str, str, dict[int, t
 
 def _label(run: dict, method: str) -> str:
     if method == "calibrate":
-        return f"{_override(run, 'learner.base') or 'rate'} + {_override(run, 'learner.calibration') or 'light'} calibration"
+        base, mode = _override(run, "learner/method/base") or "rate", _override(run, "learner.method.mode") or "light"
+        return f"{base} + {mode} calibration"
     if method == "qcfs":
-        return f"QCFS L={_override(run, 'learner.levels') or 8}"
+        return f"QCFS L={_override(run, 'learner.method.levels') or 8}"
     return "rate"
 
 
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     Ts = sorted({int(k.rsplit("/T", 1)[1]) for _, r in runs for k in r if k.startswith("snn/test/acc/T")})
     metrics = ["ann/test/acc"] + [f"snn/test/acc/T{t}" for t in Ts] + [f"base/test/acc/T{t}" for t in Ts] + ["wall_s"]
     table.main([*map(str, dirs), "--metrics", ",".join(metrics), "--out", str(args.out),
-                "--by", "learner.method,learner.calibration,model.readout", "--title", "ann2snn low latency"])
+                "--by", "learner/method,learner.method.mode,model.readout", "--title", "ann2snn low latency"])
     (args.out / "README.md").write_text(readme(runs, args.note))
     flat = {f"{name}: {label}": c for name, label, c in all_curves(runs)}
     plot_acc_vs_T(max(r["ann/test/acc"] for _, r in runs), flat, args.out / "acc_vs_T.png",

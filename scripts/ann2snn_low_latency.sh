@@ -9,11 +9,11 @@ OUT=${OUT:-outputs/ann2snn_low_latency}
 COMMON=(learner=ann2snn dataset=fashion_mnist model=csnn trainer.max_epochs=20 "learner.T_list=[1,2,4,8,16,32,64,128,256]"
         deploy.num_threads=1 logger=none trainer.enable_progress_bar=false)
 declare -A RUNS=(
-  [qcfs_L8]="learner.method=qcfs learner.levels=8"
-  [calibrate_light]="learner.method=calibrate learner.calibration=light"
-  [qcfs_L8_membrane]="learner.method=qcfs learner.levels=8 model.readout=membrane"
-  [rate_membrane]="learner.method=rate model.readout=membrane"
-  [calibrate_advanced]="learner.method=calibrate learner.calibration=advanced"
+  [qcfs_L8]="learner/method=qcfs learner.method.levels=8"
+  [calibrate_light]="learner/method=calibrate learner.method.mode=light"
+  [qcfs_L8_membrane]="learner/method=qcfs learner.method.levels=8 model.readout=membrane"
+  [rate_membrane]="learner/method=rate model.readout=membrane"
+  [calibrate_advanced]="learner/method=calibrate learner.method.mode=advanced"
 )
 ORDER=(qcfs_L8 calibrate_light qcfs_L8_membrane rate_membrane calibrate_advanced)
 for name in "${@:-${ORDER[@]}}"; do

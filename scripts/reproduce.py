@@ -37,6 +37,9 @@ from snnexp.tables import collect, group, markdown, plot, write_csv  # noqa: E40
 def preset_config(preset: str, overrides: list[str]) -> Any:
     from hydra import compose, initialize_config_dir
 
+    from snnexp.moved import refuse_moved
+
+    refuse_moved(overrides)  # a key set in its old place: named, before Hydra's "not in struct"
     with initialize_config_dir(config_dir=str(ROOT / "snnexp" / "conf"), version_base="1.3"):
         return compose(config_name="config", overrides=[f"experiment={preset}", *overrides])
 

@@ -25,28 +25,28 @@ for trial in sorted((p for p in out.iterdir() if p.is_dir() and p.name.isdigit()
     r = json.loads((trial / "results.json").read_text())
     over = yaml.safe_load((trial / ".hydra" / "overrides.yaml").read_text())
     tuned = " ".join(o for o in over if o.split("=")[0] in {"model.exc.theta_plus", "model.exc.tau_theta",
-                     "model.inhibition", "model.norm", "encoding.max_rate", "model.stdp.lr_post"})
+                     "model.inhibition", "learner.norm", "encoding.max_rate", "learner.stdp.lr_post"})
     print(f"trial {trial.name}: val_acc {r['stdp/val_acc']:.4f} winners_ever {r['stdp/winners_ever']} {tuned}")
 best = yaml.safe_load((out / "optimization_results.yaml").read_text())
 print("best:", best["best_value"], " ".join(f"{k}={v:.4g}" for k, v in best["best_params"].items()))
 PY
   exit
 fi
-paper=(T=350 encoding.max_rate=0.06375 model.norm=78.4 model.inhibition=120 model.exc.theta_plus=0.05
-       model.exc.tau_theta=1e7 model.min_spikes=null)
+paper=(T=350 encoding.max_rate=0.06375 learner.norm=78.4 model.inhibition=120 model.exc.theta_plus=0.05
+       model.exc.tau_theta=1e7 learner.min_spikes=null)
 # the best runs of BindsNET's Fashion-MNIST sweep: 2x rate for 250 ms, norm 100, inhibition 250, theta_plus 0.5
 # forgotten over 1e6 steps, up to 3 re-presentations with the input doubled
-bindsnet=(T=250 encoding.max_rate=0.1275 model.norm=100 model.inhibition=250 model.exc.theta_plus=0.5
-          model.exc.tau_theta=1e6 model.min_spikes=5 model.rate_boost=0.1275 model.max_boosts=3)
+bindsnet=(T=250 encoding.max_rate=0.1275 learner.norm=100 model.inhibition=250 model.exc.theta_plus=0.5
+          model.exc.tau_theta=1e6 learner.min_spikes=5 learner.rate_boost=0.1275 learner.max_boosts=3)
 declare -A settings=(
   [paper]="${paper[*]}"
   [bindsnet]="${bindsnet[*]}"
   [bindsnet_theta_small]="${bindsnet[*]} model.exc.theta_plus=0.05 model.exc.tau_theta=1e7"
-  [bindsnet_norm125]="${bindsnet[*]} model.norm=125"
+  [bindsnet_norm125]="${bindsnet[*]} learner.norm=125"
   [paper_batch10]="${paper[*]} dataset.batch_size=10"
   [paper_theta]="${paper[*]} model.exc.theta_plus=0.5 model.exc.tau_theta=1e6"
   [paper_T250_x2]="${paper[*]} T=250 encoding.max_rate=0.1275"
-  [paper_norm100]="${paper[*]} model.norm=100"
+  [paper_norm100]="${paper[*]} learner.norm=100"
 )
 for name in ${SETTINGS:-paper bindsnet bindsnet_theta_small bindsnet_norm125 paper_batch10 paper_theta paper_T250_x2 paper_norm100}; do
   dir=$out/n${n}_${name}

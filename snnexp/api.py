@@ -30,7 +30,8 @@ from snnexp import experiment
 from snnexp.context import CONF, job_config
 from snnexp.errors import ConfigError, check, config_error
 from snnexp.experiment import Parts
-from snnexp.version import STAMP_KEY, __version__, check_compatible
+from snnexp.moved import refuse_moved
+from snnexp.version import STAMP_KEY, __version__, check_compatible, renamed
 
 CONFIG_FILE = Path(".hydra") / "config.yaml"
 CHECKPOINT_FILE = Path("checkpoints") / "last.ckpt"
@@ -49,6 +50,7 @@ def compose(overrides: Sequence[str] = (), run_dir: str | Path | None = None) ->
     override that does not parse, raises ConfigError with Hydra's message (the options there are).
     """
     overrides = _override_list(overrides)
+    refuse_moved(overrides)  # a key that moved to another group: named, before Hydra's "not in struct"
     try:
         with initialize_config_dir(config_dir=str(CONF), version_base="1.3", job_name="snnexp"):
             full = hydra_compose(config_name="config", overrides=overrides, return_hydra_config=True)
@@ -144,7 +146,7 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu") -> Loaded:
     except Exception as e:
         raise ConfigError(f"snnexp.load: {ckpt_path} is not a readable checkpoint ({type(e).__name__}: {e})") from e
     check_compatible(checkpoint.get(STAMP_KEY), ckpt_path)
-    cfg = OmegaConf.load(config_path)
+    cfg = renamed(OmegaConf.load(config_path))
     parts = _rebuild(cfg, config_path)
     try:
         parts.learner.load_state_dict(checkpoint["state_dict"])

@@ -73,7 +73,14 @@ def entry() -> None:
     """What `snnexp` and `python run.py` run: the Hydra app, its refusals as exit 2, a sweep's failures as exit 1."""
     from snnexp.sweep import FailureReport
 
+    from snnexp.errors import ConfigError
+    from snnexp.moved import refuse_moved
+
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises its errors to here (else it prints them and exits 1)
+    try:
+        refuse_moved(sys.argv[1:])  # before Hydra, which would only say the old key is not in the config
+    except ConfigError as e:
+        refuse(e)
     try:
         main()
     except Exception as e:

@@ -159,7 +159,7 @@ def refuse_unused(learner: Learner, overrides: list[str]) -> None:
         if len(parts) > 1 and parts[0] == "learner" and parts[1] in unused:
             raise ConfigError(f"{item} has no effect with model={type(learner.model).__name__.lower()} and "
                               f"learner={learner.name}: {learner.name}'s {parts[1]!r} is not used by this model "
-                              f"(a model that carries its own rule takes model.stdp.* and model.norm instead)")
+                              f"or these settings; remove it")
 
 
 class LastCheckpoint(Callback):

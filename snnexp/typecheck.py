@@ -8,6 +8,8 @@ every group at once, so no constructor needs its own `float(x)` guard. What a hi
 
 Hints that are not plain data (a Callable, a module class, a Protocol) accept a nested
 `_target_` node (it is checked on its own) and refuse a plain value that is not an instance.
+A plain value where a config group's choice goes (`learner.method=qcfs`, where `learner/method`
+is a group of conf/) is refused with the group's own syntax (`learner/method=qcfs`).
 """
 from __future__ import annotations
 
@@ -22,7 +24,9 @@ from typing import Any, Literal, Union
 from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
+from snnexp.context import CONF
 from snnexp.errors import ConfigError
+from snnexp.moved import moved_error
 
 HYDRA_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
 _UNCHECKED = object()  # a hint this module does not interpret: any value passes
@@ -68,11 +72,14 @@ def check_node(node: dict, path: str, raw: dict | None = None) -> None:
         if key not in params:
             if open_ended:
                 continue
+            if (moved := moved_error(full)) is not None:  # e.g. model.stdp, set in a preset of one's own
+                raise moved
             close = difflib.get_close_matches(str(key), list(params), n=3)
             hint = (f"did you mean {' or '.join(close)}?" if close else
                     f"it takes {', '.join(params) or 'no arguments'}." if len(params) <= 16 else "")
             raise ConfigError(f"{full} is not an option of {path} ({target}): {hint} Check the spelling, or remove it"
                               .replace(":  ", ": "))
+        refuse_group_value(full, value)
         hint = params[key]
         if _non_finite(value):  # no constructor here can use them: tau=inf never fires, threshold=nan never compares
             raise ConfigError(f"{full}={value!r} is invalid: must be a finite number (not inf or nan) "
@@ -83,6 +90,17 @@ def check_node(node: dict, path: str, raw: dict | None = None) -> None:
         via = f" (from {source})" if isinstance(source, str) and "${" in source else ""
         raise ConfigError(f"{full}={value!r}{via} is invalid: must be {describe(hint)} "
                           f"(argument {key} of {target})")
+
+
+def refuse_group_value(path: str, value: Any) -> None:
+    """ConfigError for an option's name at `path` ("learner.method=qcfs") where conf/ has a group ("learner/method").
+    null stays a value: an optional part (neuron.surrogate=null) is left out that way."""
+    group = path.replace(".", "/")
+    if not isinstance(value, str) or not (CONF / group).is_dir():
+        return
+    options = ", ".join(sorted(p.stem for p in (CONF / group).glob("*.yaml")))
+    raise ConfigError(f"{path}={value!r} is invalid: {group} is a config group, chosen with a slash: "
+                      f"{group}={value} (options: {options}); its keys are then {path}.<key>")
 
 
 def _non_finite(value: Any) -> bool:

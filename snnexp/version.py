@@ -10,6 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import Callback
 
 from snnexp.errors import ConfigError
@@ -21,6 +22,23 @@ except PackageNotFoundError:  # a source tree on sys.path without `pip install`
 
 RUN_FORMAT = 1
 STAMP_KEY = "snnexp"  # the key in results.json and in the checkpoint dict
+
+# Classes renamed within RUN_FORMAT 1 (issue 26: MNISTData beside NMNISTData): a saved config that
+# names the old path loads as the same class.
+RENAMED = {
+    "snnexp.data.digits.Digits": "snnexp.data.digits.DigitsData",
+    "snnexp.data.idx.MNIST": "snnexp.data.idx.MNISTData",
+    "snnexp.data.idx.FashionMNIST": "snnexp.data.idx.FashionMNISTData",
+    "snnexp.data.cifar10.CIFAR10": "snnexp.data.cifar10.CIFAR10Data",
+}
+
+
+def renamed(cfg: DictConfig) -> DictConfig:
+    """A saved run's config with its dataset class under today's name (RENAMED), in place."""
+    target = OmegaConf.select(cfg, "dataset._target_")
+    if target in RENAMED:
+        cfg.dataset._target_ = RENAMED[target]
+    return cfg
 
 
 def stamp() -> dict[str, Any]:

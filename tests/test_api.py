@@ -116,6 +116,23 @@ def test_load_takes_a_learner_whose_checkpoint_holds_configs(tmp_path):
 
 
 @pytest.mark.e2e
+def test_load_reads_a_run_saved_before_the_datamodules_were_renamed(finished_run_copy):
+    """A run dir whose config names snnexp.data.digits.Digits (before issue 26) loads as DigitsData."""
+    run_dir = finished_run_copy  # QUICK + NO_LOGGER
+    config = run_dir / ".hydra/config.yaml"
+    saved = OmegaConf.load(config)
+    assert saved.dataset._target_ == "snnexp.data.digits.DigitsData"
+    saved.dataset._target_ = "snnexp.data.digits.Digits"
+    OmegaConf.save(saved, config)
+    loaded = snnexp.load(run_dir)
+    assert type(loaded.datamodule).__name__ == "DigitsData"
+    assert loaded.cfg.dataset._target_ == "snnexp.data.digits.DigitsData"
+    ckpt = torch.load(run_dir / "checkpoints/last.ckpt", weights_only=True)
+    for name, value in loaded.learner.state_dict().items():
+        assert torch.equal(value, ckpt["state_dict"][name]), name
+
+
+@pytest.mark.e2e
 def test_load_refuses_what_it_cannot_load(finished_run_copy, tmp_path):
     with pytest.raises(snnexp.ConfigError, match="no such run dir"):
         snnexp.load(tmp_path / "nowhere")
@@ -155,11 +172,11 @@ def test_resume_an_api_run_keeps_its_groups(tmp_path):
 
 
 @pytest.mark.e2e
-def test_readme_example_runs_after_a_plain_import(tmp_path):
-    """The README's Python API block, as a user runs it: its own process, another folder."""
-    readme = (ROOT / "README.md").read_text()
-    block = re.search(r"<!-- api-example.*?-->\n```python\n(.*?)```\n<!-- /api-example -->", readme, re.S)
-    assert block, "README.md lost its API example"
+def test_docs_api_example_runs_after_a_plain_import(tmp_path):
+    """The docs' Python API block (docs/howto/api.md), as a user runs it: its own process, another folder."""
+    page = (ROOT / "docs" / "howto" / "api.md").read_text()
+    block = re.search(r"<!-- api-example.*?-->\n```python\n(.*?)```\n<!-- /api-example -->", page, re.S)
+    assert block, "docs/howto/api.md lost its API example"
     env = {**os.environ, "WANDB_MODE": "offline", "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-c", block.group(1)], cwd=tmp_path, capture_output=True, text=True,
                           env=env, timeout=600)

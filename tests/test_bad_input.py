@@ -41,7 +41,7 @@ BEFORE_TRAINING = [
     (["deploy=loihi", "model=csnn"], "model.pool=avg"),
     (["deploy=loihi", "model=csnn", "model.pool=avg", "model.pool_first=false"], "model.pool_first=true"),
     (["deploy=loihi", "neuron=lif", "neuron.v_reset=-0.5"], "set neuron.v_reset=0"),
-    (["deploy=loihi", "learner=ann2snn", "learner.method=qcfs", "learner.input=poisson", "model.readout=membrane"],
+    (["deploy=loihi", "learner=ann2snn", "learner/method=qcfs", "learner.input=poisson", "model.readout=membrane"],
      "set model.readout=spikes"),  # a converted network's non-spiking output layer
 ]
 if NO_CUDA:

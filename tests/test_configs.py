@@ -8,12 +8,14 @@ from snnexp.experiment import build
 from tests.helpers import CONF, compose_cfg, options
 
 GROUPS = ["dataset", "encoding", "neuron", "neuron/surrogate", "model", "learner", "learner/optimizer",
-          "learner/scheduler", "deploy", "trainer", "logger"]
+          "learner/scheduler", "learner/method", "learner/method/base", "deploy", "trainer", "logger"]
 CASES = [(g, o) for g in GROUPS for o in options(g)]
-# Options that need other groups changed too: composed with these extra overrides.
+# Options (or every option of a group) that need other groups changed too: composed with these extra overrides.
 NEEDS = {
     "deploy=loihi": ["deploy.run_lava=false"],  # no Lava venv needed here (tests/deploy/test_loihi_lava.py)
     "encoding=frames": ["dataset=nmnist"],
+    "learner/method": ["learner=ann2snn"],  # the conversion methods are ann2snn's
+    "learner/method/base": ["learner=ann2snn", "learner/method=calibrate"],  # what calibrate calibrates
 }
 
 
@@ -40,7 +42,7 @@ def test_sweep_configs_compose():
 
 @pytest.mark.parametrize("group, option", CASES, ids=[f"{g}={o}" for g, o in CASES])
 def test_option_instantiates(group, option, tmp_path):
-    overrides = [f"{group}={option}", *NEEDS.get(f"{group}={option}", [])]
+    overrides = [*NEEDS.get(group, []), f"{group}={option}", *NEEDS.get(f"{group}={option}", [])]
     cfg = compose_cfg(overrides + (["deploy.num_threads=1"] if group != "deploy" else []))
     if group == "deploy" and option == "gpu" and not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="deploy=gpu needs a CUDA GPU"):

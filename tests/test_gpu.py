@@ -8,7 +8,7 @@ from snnexp.experiment import run
 from tests.conftest import QUICK
 from tests.helpers import compose_cfg
 
-pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
+pytestmark = [pytest.mark.cuda, pytest.mark.e2e, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 TRAIN = [o for o in QUICK if not o.startswith(("trainer.limit_train", "trainer.max_epochs"))] + [
     "trainer.max_epochs=3", "logger=none"]
 

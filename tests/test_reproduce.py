@@ -48,7 +48,7 @@ def test_docs_from_a_finished_sweep_give_the_command_deviations_notes_and_failed
     (sweep / "reproduce.json").write_text(json.dumps({"command": command, "wall_s": 600.0, "exit": 0,
                                                       "commit": "abc1234"}))
     out = tmp_path / "docs"
-    proc = reproduce("diehl_cook_2015", "dataset=fashion_mnist", "model.min_spikes=null", "--from", str(sweep),
+    proc = reproduce("diehl_cook_2015", "dataset=fashion_mnist", "learner.min_spikes=null", "--from", str(sweep),
                      "--out", str(out), "--note", "min_spikes=null: every image is shown once")
     assert proc.returncode == 0, proc.stderr
     readme = (out / "README.md").read_text()
@@ -57,7 +57,7 @@ def test_docs_from_a_finished_sweep_give_the_command_deviations_notes_and_failed
     assert "3 run(s), 1 failed" in readme
     assert "train 60,000" in readme and "test 10,000" in readme
     assert "dataset=fashion_mnist instead of the paper's mnist" in readme
-    assert "`model.min_spikes=null` given on top of the preset (the preset: 5)" in readme
+    assert "`learner.min_spikes=null` given on top of the preset (the preset: 5)" in readme
     assert "- min_spikes=null: every image is shown once" in readme
     assert "| 100 | 50.00 |" in readme and "| 400 | 62.50 |" in readme
     assert "| MNIST | 100 excitatory neurons | 82.9 |" in readme  # the paper's figures, apart and labelled

@@ -3,6 +3,7 @@ from typing import Literal, Mapping, Optional, Sequence
 
 import pytest
 
+import snnexp
 from snnexp.errors import ConfigError
 from snnexp.typecheck import check_config, check_node, describe, fits, parameters
 from tests.helpers import compose_cfg
@@ -66,5 +67,27 @@ def test_a_wrong_type_in_any_group_is_refused(override, message):
     assert message in str(e.value)
 
 
+@pytest.mark.parametrize("override, message", [
+    ("learner.optimizer=sgd", "learner.optimizer='sgd' is invalid: learner/optimizer is a config group, chosen with "
+                              "a slash: learner/optimizer=sgd (options: adam, adamw, sgd)"),
+    ("neuron.surrogate=triangle", "neuron.surrogate='triangle' is invalid: neuron/surrogate is a config group"),
+])
+def test_a_value_where_a_group_choice_goes_names_the_group_syntax(override, message):
+    with pytest.raises(ConfigError) as e:
+        check_config(compose_cfg([override]))
+    assert message in str(e.value)
+
+
+def test_null_where_a_group_choice_goes_is_a_value():
+    check_config(compose_cfg(["neuron.surrogate=null"]))  # an optional part left out, not an option's name
+
+
 def test_the_default_config_passes():
     check_config(compose_cfg([]))
+
+
+@pytest.mark.parametrize("old, new", [("learner.levels", "learner.method.levels"),
+                                      ("learner.calib_samples", "learner.method.samples")])
+def test_a_flat_ann2snn_key_names_its_method_key(old, new):
+    with pytest.raises(ConfigError, match=rf"{old} is now {new}: a conversion method's keys .* set {new}=4"):
+        snnexp.compose(["learner=ann2snn", "learner/method=qcfs", f"{old}=4"])

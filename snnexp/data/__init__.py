@@ -1,4 +1,5 @@
-from snnexp.data.digits import Digits
+from snnexp.data.datamodule import SplitDataModule
+from snnexp.data.digits import DigitsData
 from snnexp.data.static import StaticImageDataModule
 
-__all__ = ["Digits", "StaticImageDataModule"]
+__all__ = ["DigitsData", "SplitDataModule", "StaticImageDataModule"]

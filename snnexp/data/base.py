@@ -1,7 +1,9 @@
 """What a datamodule may offer the experiment beyond Lightning's LightningDataModule, declared once.
 
-Every datamodule has `in_shape` (one sample, without time and batch) and `num_classes`, from
-which the model is built, and `batch_size` (the memory estimate before training reads it). Optional, declared by the Protocols below and checked with isinstance:
+snnexp's datamodules derive from `snnexp.data.datamodule.SplitDataModule` (splits, limits,
+loaders). Every datamodule has `in_shape` (one sample, without time and batch) and `num_classes`,
+from which the model is built, and `batch_size` (the memory estimate before training reads it).
+Optional, declared by the Protocols below and checked with isinstance:
 - `use_encoder(encoder) -> step`: the datamodule takes the encoder first. It may convert the
   whole dataset with it (event emulation, cached) and hands back what the learner applies per
   batch (e.g. only turning frames time-first); `in_shape` then follows the conversion.

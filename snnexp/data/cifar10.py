@@ -37,7 +37,7 @@ def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return data.reshape(-1, 3, 32, 32), labels
 
 
-class CIFAR10(FileImageDataModule):
+class CIFAR10Data(FileImageDataModule):
     """Krizhevsky's 32x32 colour images: 50,000 + 10,000, 10 classes; [3, 32, 32] in [0, 1].
 
     Looked for in dataset.root, $SNNEXP_DATA/cifar-10, /usr/share/datasets/cifar-10 (the batches

@@ -7,7 +7,7 @@ from sklearn.datasets import load_digits
 from snnexp.data.static import StaticImageDataModule
 
 
-class Digits(StaticImageDataModule):
+class DigitsData(StaticImageDataModule):
     """The embedded default dataset: [1, 8, 8] images scaled to [0, 1], 10 classes.
 
     There is no official test split: `test_fraction` is held out, stratified by class.

@@ -13,12 +13,10 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pytorch_lightning as pl
 import tonic
-from torch.utils.data import DataLoader
 
 from snnexp.data.cache import FrameDataset, cache_root, cached_array, code_version
-from snnexp.data.loaders import loader, pin
+from snnexp.data.datamodule import SplitDataModule
 from snnexp.data.recordings import DVSGesture, NMNIST, SHD, Official, check_complete
 from snnexp.data.splits import random_prefix
 from snnexp.errors import ConfigError, check
@@ -30,43 +28,31 @@ def pool_index(size: int, n: int) -> np.ndarray:
     return np.arange(size) if n >= size else np.sort(np.random.default_rng(0).permutation(size)[:n])
 
 
-class EventDataModule(pl.LightningDataModule):
+class EventDataModule(SplitDataModule):
     """A Tonic dataset framed once (cached): samples [T, P, H, W], official test split, val from train.
 
-    Each pool (the official train and test recordings) is framed once, independently of the
-    seed, and cached; val_fraction of the training recordings (random, from `seed`) are then held
-    out for validation, and limit_* keep the first n of a split. With limit_train and limit_val
-    set, only as many training recordings as they need are framed (a fixed selection, the same
-    for every seed; likewise limit_test). The folder must be complete (`recordings.check_complete`).
+    Splits, limits and loaders are every datamodule's (snnexp.data.datamodule); validation is a
+    random subset of the training recordings. Each pool (the official train and test recordings)
+    is framed once, independently of the seed, and cached; the seed's splits pick rows of it.
+    With limit_train set (and limit_val, unless val_fraction=0), only as many training recordings
+    as they need are framed (a fixed selection, the same for every seed; likewise limit_test).
+    The folder must be complete (`recordings.check_complete`).
     denoise_us: tonic.transforms.Denoise(filter_time) before framing (needs x and y), null = off.
-    pin_memory: null = on when CUDA is available. The model reads in_shape (the sensor's P, H, W)
-    and num_classes from here.
+    in_shape is the sensor's (P, H, W).
     """
 
     official: Official | None = None  # a complete download, for datasets of one file per recording
+    stratified = False  # the recordings to frame are picked (random_prefix) before their labels are read
 
-    in_shape: tuple[int, ...]
-    num_classes: int
     sensor_size: tuple[int, int, int]  # Tonic's (W, H, P)
 
-    def __init__(self, root: str | None = None, download: bool = False, batch_size: int = 64, num_workers: int = 0,
-                 val_fraction: float = 0.1, seed: int = 0, limit_train: int | None = None,
-                 limit_val: int | None = None, limit_test: int | None = None, denoise_us: float | None = None,
-                 cache_dir: str | None = None, pin_memory: bool | None = None):
-        super().__init__()
-        check(int(batch_size) >= 1, "dataset.batch_size", batch_size, "must be >= 1")
-        check(0 < val_fraction < 1, "dataset.val_fraction", val_fraction, "must be in (0, 1)")
+    def __init__(self, root: str | None = None, download: bool = False, denoise_us: float | None = None,
+                 cache_dir: str | None = None, **split_keys):
+        super().__init__(**split_keys)
         check(denoise_us is None or denoise_us > 0, "dataset.denoise_us", denoise_us, "must be > 0 µs or null")
-        for key, limit in (("limit_train", limit_train), ("limit_val", limit_val), ("limit_test", limit_test)):
-            check(limit is None or int(limit) >= 1, f"dataset.{key}", limit, "must be null or >= 1")
         self.root, self.download = root, bool(download)
-        self.batch_size, self.num_workers = int(batch_size), int(num_workers)
-        self.val_fraction, self.seed = val_fraction, int(seed)
-        self.limits = {"train": limit_train, "val": limit_val, "test": limit_test}
         self.denoise_us, self.cache_dir = denoise_us, cache_dir
-        self.pin_memory = pin(pin_memory)
         self.framer = None
-        self.splits: dict[str, FrameDataset] | None = None
 
     # -- provided by each dataset ------------------------------------------------------------
     def tonic_dataset(self, root: str, train: bool):
@@ -110,23 +96,18 @@ class EventDataModule(pl.LightningDataModule):
             self._pools = (pools, picked)
         return self._pools
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.splits is not None:
-            return
+    def make_splits(self) -> dict[str, FrameDataset]:
         check(self.framer is not None, "encoding", None, f"{type(self).__name__} needs encoding=frames")
         pools, picked = self.pools()
         test = pools["test"]
         frames = {name: self._framed(name, ds, picked[name]) for name, ds in pools.items()}
         labels = {name: np.array([self.label_of(ds, int(i)) for i in picked[name]], np.int64)
                   for name, ds in pools.items()}
-        n = len(picked["train"])
-        order = np.random.default_rng(self.seed).permutation(n)
-        n_val = max(1, round(self.val_fraction * n))
-        index = {"train": np.sort(order[n_val:]), "val": np.sort(order[:n_val]), "test": np.arange(len(picked["test"]))}
+        index = {**self.split_index(labels["train"]), "test": np.arange(len(picked["test"]))}
         source = {"train": "train", "val": "train", "test": "test"}
-        self.splits = {name: FrameDataset(frames[source[name]], labels[source[name]], idx[: self.limits[name] or len(idx)])
-                       for name, idx in index.items()}
         self.plot_sample = (test, int(picked["test"][0]))
+        return {name: FrameDataset(frames[source[name]], labels[source[name]], idx)
+                for name, idx in self.limited(index).items()}
 
     def _framed(self, pool: str, ds, picked: np.ndarray) -> np.ndarray:
         """Frames of the picked recordings of a pool, from the cache; framed on a miss."""
@@ -154,23 +135,6 @@ class EventDataModule(pl.LightningDataModule):
     def frames_of(self, ds, i: int) -> np.ndarray:
         """uint8 frames [T, ...] of sample i (counts saturate at 255)."""
         return np.clip(self.framer.frame(self.events_of(ds, i), self.sensor_size), 0, 255).astype(np.uint8)
-
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        self.setup()
-        return loader(self.splits[split], self.batch_size, shuffle, self.num_workers, self.pin_memory)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", False)
-
-    def split_sizes(self) -> dict[str, int]:
-        self.setup()
-        return {name: len(ds) for name, ds in self.splits.items()}
 
     def extra_plots(self, run_dir: Path) -> list[Path]:
         """Test sample 0's recorded events as frames and as a raster."""

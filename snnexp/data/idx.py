@@ -78,14 +78,14 @@ class IDXImages(FileImageDataModule):
         return out
 
 
-class FashionMNIST(IDXImages):
+class FashionMNISTData(IDXImages):
     """Zalando's Fashion-MNIST: 60,000 + 10,000 clothing images (Debian: dataset-fashion-mnist)."""
 
     name = "fashion-mnist"
     mirrors = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",)
 
 
-class MNIST(IDXImages):
+class MNISTData(IDXImages):
     """LeCun's handwritten digits: 60,000 + 10,000."""
 
     name = "mnist"

@@ -1,31 +1,31 @@
-"""Datamodules for still images held in memory: deterministic splits, plain loaders."""
+"""Datamodules for still images held in memory, as images or converted to events (emulation)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import Dataset, TensorDataset
 
+from snnexp.data.augment import CropFlip
 from snnexp.data.cache import FrameDataset, cache_root, cached_array, code_version, fingerprint
+from snnexp.data.datamodule import SplitDataModule
 from snnexp.data.files import locate
-from snnexp.data.loaders import conversion_device, loader, pin
-from snnexp.data.splits import stratified_prefix, stratified_splits
+from snnexp.data.loaders import conversion_device
+from snnexp.data.splits import stratified_prefix
 from snnexp.encoding.frames import TimeFirst
 from snnexp.errors import ConfigError, check
 
 
-class StaticImageDataModule(pl.LightningDataModule):
-    """Images [M, C, H, W] in [0, 1] with integer labels, split train/val/test from `seed`.
+class StaticImageDataModule(SplitDataModule):
+    """Images [M, C, H, W] in [0, 1] with integer labels; splits, limits and loaders as every
+    datamodule's (snnexp.data.datamodule), validation drawn per class.
 
     Subclasses implement `load()` -> {"train": (x, y), optionally "test": (x, y)}
     as numpy arrays. Without an official test set, `test_fraction` of the data
-    is held out (stratified); `val_fraction` of the training part is held out
-    for validation (stratified). `limit_*` keep the first n samples of a split
-    (for quick runs). `normalize` standardises each channel with the training
-    part's mean and std (for direct input; rate codes want intensities in [0, 1]).
-    The model reads `in_shape` and `num_classes` from here.
+    is held out (stratified) before validation is. `normalize` standardises each
+    channel with the training part's mean and std (for direct input; rate codes
+    want intensities in [0, 1]).
 
     An encoder that converts whole datasets (`converts = "images"`: event-camera emulation; snnexp.encoding.base) is
     handed over by `use_encoder`. Each pool of images (the official train and test sets, or all
@@ -35,51 +35,26 @@ class StaticImageDataModule(pl.LightningDataModule):
     smallest prefix of the pool those limits need is converted (snnexp.data.splits), and the
     splits are drawn from that prefix. Samples become frames [T, 2, H', W'].
 
-    pin_memory: null = on when CUDA is available. Workers persist between epochs.
+    `crop_padding` and `flip` augment the training batches (snnexp.data.augment): each image
+    shifted by up to crop_padding pixels, mirrored left-right with probability 1/2.
     """
 
-    def __init__(
-        self,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        val_fraction: float = 0.1,
-        test_fraction: float = 0.2,
-        seed: int = 0,
-        limit_train: int | None = None,
-        limit_val: int | None = None,
-        limit_test: int | None = None,
-        normalize: bool = False,
-        cache_dir: str | None = None,
-        pin_memory: bool | None = None,
-        convert_device: str | None = None,
-    ):
-        super().__init__()
-        check(int(batch_size) >= 1, "dataset.batch_size", batch_size, "must be >= 1")
-        check(int(num_workers) >= 0, "dataset.num_workers", num_workers, "must be >= 0")
-        check(0 <= val_fraction < 1, "dataset.val_fraction", val_fraction,
-              "must be in [0, 1) (0: train on the whole training set, no validation)")
+    def __init__(self, val_fraction: float = 0.1, test_fraction: float = 0.2, normalize: bool = False,
+                 cache_dir: str | None = None, convert_device: str | None = None, crop_padding: int = 0,
+                 flip: bool = False, **split_keys):
+        super().__init__(val_fraction=val_fraction, **split_keys)
         check(0 < test_fraction < 1, "dataset.test_fraction", test_fraction, "must be in (0, 1)")
-        for key, limit in (("limit_train", limit_train), ("limit_val", limit_val), ("limit_test", limit_test)):
-            check(limit is None or int(limit) >= 1, f"dataset.{key}", limit, "must be null or >= 1")
-        self.batch_size = int(batch_size)
-        self.num_workers = int(num_workers)
-        self.val_fraction = val_fraction
+        check(int(crop_padding) >= 0, "dataset.crop_padding", crop_padding, "must be >= 0 (0: no random crop)")
+        self.augment = CropFlip(crop_padding, flip, self.seed)
         self.test_fraction = test_fraction
-        self.seed = int(seed)
-        self.limits = {"train": limit_train, "val": limit_val, "test": limit_test}
         self.normalize = bool(normalize)
         self.cache_dir = cache_dir
-        self.pin_memory = pin(pin_memory)
         self.convert_device = convert_device
         self.converter = None  # a dataset-level encoder, set by use_encoder
-        self.splits: dict[str, Dataset] | None = None
 
     # -- provided by each dataset ---------------------------------------------------------
     def load(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         raise NotImplementedError
-
-    in_shape: tuple[int, ...]  # (C, H, W) of one image
-    num_classes: int
 
     # -- shared ---------------------------------------------------------------------------
     def use_encoder(self, encoder):
@@ -97,14 +72,15 @@ class StaticImageDataModule(pl.LightningDataModule):
               f"{type(self).__name__} holds still images: choose an image encoding (e.g. saccade)")
         if encoder.converts is None:
             return encoder
+        check(not self.augment, "dataset.crop_padding", f"{self.augment.padding} (flip {self.augment.flip})",
+              f"augments images, and encoding={type(encoder).__name__.lower()} converts them to events once, "
+              f"before training: set dataset.crop_padding=0 and dataset.flip=false")
         conversion_device(self.convert_device)
         self.converter = encoder
         self.in_shape = tuple(encoder.out_shape(tuple(type(self).in_shape)))  # per-step shape of the frames
         return TimeFirst(int(encoder.T))
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.splits is not None:
-            return
+    def make_splits(self) -> dict[str, Dataset]:
         arrays = self.load()
         official_test = "test" in arrays
         pools = {"train": arrays["train"], **({"test": arrays["test"]} if official_test else {})}
@@ -113,28 +89,32 @@ class StaticImageDataModule(pl.LightningDataModule):
             if official_test and self.limits["test"] is not None:
                 pools["test"] = tuple(a[: self.limits["test"]] for a in pools["test"])
         x, y = pools["train"]
-        index = stratified_splits(y, self.val_fraction, None if official_test else self.test_fraction, self.seed)
+        index = self.split_index(y, None if official_test else self.test_fraction)
         source = {"train": "train", "val": "train", "test": "test" if official_test else "train"}
         if official_test:
             index["test"] = np.arange(len(pools["test"][1]))
         whole_train = index["train"]
-        index = {name: idx[: self.limits[name] or len(idx)] for name, idx in index.items()}
-        if self.converter is not None:
-            frames = {pool: self._converted(pool, xs) for pool, (xs, _) in pools.items()}
-            self.splits = {name: FrameDataset(frames[source[name]], pools[source[name]][1], idx)
-                           for name, idx in index.items()}
-        else:
-            mean, std = 0.0, 1.0
-            if self.normalize:  # zero mean, unit variance per channel, from the training part only
-                x_train = x[whole_train]
-                mean = x_train.mean(axis=(0, 2, 3), keepdims=True)
-                std = x_train.std(axis=(0, 2, 3), keepdims=True) + 1e-8
-            self.splits = {
-                name: TensorDataset(torch.as_tensor((pools[source[name]][0][idx] - mean) / std, dtype=torch.float32),
-                                    torch.as_tensor(pools[source[name]][1][idx], dtype=torch.long))
-                for name, idx in index.items()}
+        index = self.limited(index)
         first = pools[source["test"]][0][index["test"][:1]]
         self.first_test_image = torch.as_tensor(first, dtype=torch.float32)  # [1, C, H, W] for extra_plots
+        if self.converter is not None:
+            frames = {pool: self._converted(pool, xs) for pool, (xs, _) in pools.items()}
+            return {name: FrameDataset(frames[source[name]], pools[source[name]][1], idx) for name, idx in index.items()}
+        mean, std = 0.0, 1.0
+        if self.normalize:  # zero mean, unit variance per channel, from the training part only
+            x_train = x[whole_train]
+            mean = x_train.mean(axis=(0, 2, 3), keepdims=True)
+            std = x_train.std(axis=(0, 2, 3), keepdims=True) + 1e-8
+        return {name: TensorDataset(torch.as_tensor((pools[source[name]][0][idx] - mean) / std, dtype=torch.float32),
+                                    torch.as_tensor(pools[source[name]][1][idx], dtype=torch.long))
+                for name, idx in index.items()}
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        """Training batches only, on the device the batch went to (Lightning's datamodule hook)."""
+        if self.augment and self.trainer is not None and self.trainer.training:
+            x, y = batch
+            return self.augment(x), y
+        return batch
 
     def _prefix(self, x: np.ndarray, y: np.ndarray, test_fraction: float | None) -> tuple[np.ndarray, np.ndarray]:
         n = stratified_prefix(y, self.limits, self.val_fraction, test_fraction)
@@ -150,19 +130,6 @@ class StaticImageDataModule(pl.LightningDataModule):
         return cached_array(cache_root(self.cache_dir), f"{type(self).__name__.lower()}-{pool}", key,
                             lambda: self.converter.convert(images, device=device), shape=shape)
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        self.setup()
-        return loader(self.splits[split], self.batch_size, shuffle, self.num_workers, self.pin_memory)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
-
     def extra_plots(self, run_dir: Path) -> list[Path]:
         """With a dataset-level encoder: test sample 0's events as frames and as a raster."""
         if self.converter is None:
@@ -174,10 +141,6 @@ class StaticImageDataModule(pl.LightningDataModule):
         events = self.converter.events(self.first_test_image).to_tonic()[0]
         name = type(self.converter).__name__.lower()
         return plot_sample_events(events, x.numpy(), run_dir / "plots", self.in_shape[-1], f"{name}, test sample 0 (label {y})")
-
-    def split_sizes(self) -> dict[str, int]:
-        self.setup()
-        return {name: len(ds) for name, ds in self.splits.items()}
 
 
 class FileImageDataModule(StaticImageDataModule):

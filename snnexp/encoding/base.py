@@ -10,7 +10,7 @@ currents, time-first), and has `T`. Besides:
   `out_shape(in_shape)`; the datamodule keeps it and hands the learner a TimeFirst); "events"
   (recorded events into frames: `frame(events, sensor_size)` and `out_shape(in_shape)`).
 - `rate_coded`: `max_rate` sets its spikes per step, so a learner may re-show a sample at a
-  higher rate (STDP's model.min_spikes).
+  higher rate (STDP's learner.min_spikes).
 """
 from __future__ import annotations
 

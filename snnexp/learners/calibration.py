@@ -49,9 +49,9 @@ def chain(net: nn.Sequential) -> Network:
     if not graph.is_chain() or any("." in node.name for node in graph):
         where = next(iter(graph.branched()), None) or next((n for n in graph if "." in n.name), None)
         what = f" (layer {where.name}, {type(where.module).__name__})" if where is not None else ""
-        raise ConfigError(f"learner.method=calibrate calibrates chains of layers, and this network branches{what}: "
+        raise ConfigError(f"learner/method=calibrate calibrates chains of layers, and this network branches{what}: "
                           f"a residual sum feeds each neuron from two layers, and the layer-wise calibration of Li "
-                          f"et al. (2021) matches one layer's rates at a time; use learner.method=rate or qcfs")
+                          f"et al. (2021) matches one layer's rates at a time; use learner/method=rate or qcfs")
     return graph
 
 

@@ -48,8 +48,8 @@ class QCFS(nn.Module):
 
     def __init__(self, levels: int, threshold: float = 4.0):
         super().__init__()
-        check(int(levels) >= 1, "learner.levels", levels, "must be >= 1 quantisation levels")
-        check(float(threshold) > 0, "learner.qcfs_threshold", threshold, "must be > 0 (the initial lambda)")
+        check(int(levels) >= 1, "learner.method.levels", levels, "must be >= 1 quantisation levels")
+        check(float(threshold) > 0, "learner.method.threshold", threshold, "must be > 0 (the initial lambda)")
         self.levels = int(levels)
         self.threshold = nn.Parameter(torch.tensor(float(threshold)))
 
@@ -86,7 +86,7 @@ def as_relu(net: nn.Sequential) -> tuple[nn.Sequential, dict[Key, float]]:
     for i, lam in scales.items():
         if lam <= 0:
             raise ValueError(f"QCFS at {i} learnt a threshold {lam:g} <= 0: it never fires; train again "
-                             f"with a lower learning rate or a larger learner.qcfs_threshold")
+                             f"with a lower learning rate or a larger learner.method.threshold")
     relu = replaced(net, lambda node: nn.ReLU() if isinstance(node.module, QCFS) else node.module)
     return relu, scales
 

@@ -2,10 +2,11 @@
 
 Works with every model that has a plastic layer (`snnexp.learners.plastic`):
 - model=diehl_cook: unsupervised STDP on the input weights; after each training epoch the
-  excitatory neurons are labelled from `label_samples` training images (no plasticity), and the
-  model's readout predicts from those labels.
+  excitatory neurons are labelled from `label_samples` images (no plasticity) of the training split
+  or of the validation split held out of it (`label_from`), and the model's readout predicts from
+  those labels.
 - model=wta: the output layer learns with a teacher (the correct class's neurons fire
-  `model.teacher_spikes` times per sample); per-class thresholds come from the training set's
+  `teacher_spikes` times per sample); per-class thresholds come from the training set's
   mean input activity per class before training.
 - model=csnn / mlp (readout=spikes): every hidden conv/linear layer learns unsupervised by STDP
   (its weights clamped to [w_min, w_max]), BatchNorm tracks its statistics by forward passes, and
@@ -28,8 +29,8 @@ from snnexp.learners.base import Learner, plain
 from snnexp.learners.evaluation import EncodingAndActivity
 from snnexp.learners.plastic import Plastic, Recorder, fixed_synapses, plastic_layers
 from snnexp.learners.progress import Progress
-from snnexp.rules.stdp import (STDPParams, apply_dw_, apply_rows_, check_params, normalise_, stdp_events,
-                               stdp_sequence)
+from snnexp.rules.stdp import (STDPParams, apply_dw_, apply_rows_, check_params, norm_total, normalise_,
+                               stdp_events, stdp_sequence)
 from snnexp.metrics.activity import ActivityMonitor
 from snnexp.models.base import AdaptiveThresholds, ClassThresholds, EventDriven
 from snnexp.neurons.fused.inhibited_alif import LayerEvents
@@ -37,6 +38,7 @@ from snnexp.learners.stdp_parts import best_sample_mask, readout_of, teacher_spi
 
 log = logging.getLogger(__name__)
 
+LABEL_FROM = ("train", "val")
 WORKS_WITH = "learner=stdp works with model=diehl_cook (neuron=alif), model=wta, model=csnn and model=mlp (model.readout=spikes)"
 
 
@@ -44,21 +46,26 @@ class STDP(EncodingAndActivity, Learner):
     """Trains `model`'s plastic layers by trace STDP (`stdp_sequence`, weights fixed within a batch,
     the batch's changes summed), then clamps and optionally normalises them.
 
-    `punish_wrong`: in the taught output layer, the spikes of neurons of the wrong classes enter
-    the rule with a minus sign (their active inputs are depressed), not only the teacher's spikes.
+    Every key of how the plastic layers learn is here, once: `stdp` is the rule (`STDPParams`
+    fields); `stdp_output` replaces some of its values for a taught output layer (csnn, mlp; null:
+    none). `norm`: each neuron's incoming weights sum to this before training and after every
+    update (a number, "<x>/input", or null: off; `norm_cap`: a ceiling only, rows are only scaled
+    down). `teacher_spikes`: the correct class's spikes per sample in a taught output layer;
+    `punish_wrong`: there the wrong classes' own spikes enter the rule with a minus sign (their
+    active inputs are depressed). `min_spikes` / `rate_boost` / `max_boosts`: Diehl & Cook's
+    presentation protocol (`present`; null: every sample is shown once). Their defaults per model
+    are in conf/learner/stdp_defaults/<model>.yaml (diehl_cook: BindsNET's PostPre rule, the sum
+    78.4 per 784 inputs and the paper's re-presentation; wta: the seed's rule with a teacher).
     `one_sample_per_neuron`: each post neuron learns only from the sample of the batch in which it
-    fired most (`best_sample_mask`; null: only for models read out by label assignment). `stdp` is the rule
-    for models that do not declare their own (`model.plasticity`: diehl_cook
-    and wta carry theirs as model keys, as BindsNET attaches a rule to its connection);
-    `stdp_output` overrides some of its values for a taught output layer (csnn, mlp). `norm`:
-    each neuron's incoming weights sum to this after every update (null: off; a model's own
-    `norm` wins). Logs val/test accuracy, train/val/test firing rates and test SynOps.
-    With a model that carries its own rule (`model.plasticity`), `stdp`, `stdp_output`, `norm` and
-    `teacher_spikes` are not used (`unused_keys`: setting them is refused, set the model's keys).
+    fired most (`best_sample_mask`; null: only for models read out by label assignment). Logs
+    val/test accuracy, train/val/test firing rates and test SynOps.
     An `EventDriven` model (diehl_cook) runs its plastic layer as events (`run_events`) and learns
     from them (`learn_events`: `stdp_events`, only the rows of neurons that spiked), equal to the
-    recorded dense path to rounding. `record_every` / `record_samples` (label-assignment models):
-    `Progress` rows of validation accuracy, winners and theta against training images seen.
+    recorded dense path to rounding. `label_samples` / `label_from` (label-assignment models): the
+    neurons are labelled from the first `label_samples` images of the training split ("train") or of
+    the validation split held out of the training data ("val": images STDP never saw).
+    `record_every` / `record_samples`: `Progress` rows of validation accuracy, winners and theta
+    against training images seen.
     """
 
     name = "stdp"
@@ -70,9 +77,14 @@ class STDP(EncodingAndActivity, Learner):
         num_classes: int,
         stdp: Mapping[str, float | str] | None = None,  # STDPParams fields (reduce is a str)
         stdp_output: Mapping[str, float | str] | None = None,  # STDPParams fields (reduce is a str)
-        norm: float | None = None,
+        norm: float | str | None = None,
+        norm_cap: bool = False,
         teacher_spikes: int = 4,
+        min_spikes: int | None = None,
+        rate_boost: float = 0.032,
+        max_boosts: int = 20,
         label_samples: int = 1000,
+        label_from: str = "train",
         one_sample_per_neuron: bool | None = None,
         punish_wrong: bool = False,
         record_every: int | None = None,
@@ -82,9 +94,11 @@ class STDP(EncodingAndActivity, Learner):
         super().__init__(model, encoder, seed)
         self.automatic_optimization = False
         self.save_hyperparameters(plain(dict(
-            num_classes=int(num_classes), stdp=stdp, stdp_output=stdp_output, norm=norm, teacher_spikes=teacher_spikes,
-            label_samples=label_samples, one_sample_per_neuron=one_sample_per_neuron, punish_wrong=punish_wrong,
-            record_every=record_every, record_samples=record_samples, seed=int(seed))), logger=False)
+            num_classes=int(num_classes), stdp=stdp, stdp_output=stdp_output, norm=norm, norm_cap=norm_cap,
+            teacher_spikes=teacher_spikes, min_spikes=min_spikes, rate_boost=rate_boost, max_boosts=max_boosts,
+            label_samples=label_samples, label_from=label_from, one_sample_per_neuron=one_sample_per_neuron,
+            punish_wrong=punish_wrong, record_every=record_every, record_samples=record_samples, seed=int(seed))),
+            logger=False)
         self.num_classes = int(num_classes)
         self.layers: list[Plastic] = plastic_layers(model)
         check(len(self.layers) > 0, "learner", "stdp", f"{type(model).__name__} has no STDP-capable layer "
@@ -95,24 +109,27 @@ class STDP(EncodingAndActivity, Learner):
         self.readout = readout_of(model)
         check(self.readout is not None or self.layers[-1].is_output,
               "model.readout", getattr(model, "readout", None), f"its output layer is not spiking; {WORKS_WITH}")
-        own = model.plasticity  # a rule the model carries (diehl_cook, wta), or None
-        if own is None:
-            self.rule = check_params(STDPParams(**dict(stdp or {})))
-            # the taught output layer of csnn/mlp may learn faster than the unsupervised hidden layers
-            self.rule_output = self.rule if not stdp_output else check_params(
-                STDPParams(**{**dict(stdp or {}), **dict(stdp_output)}), "learner.stdp_output")
-            self.norm, self.norm_cap = norm, False
-            self.teacher_spikes = int(teacher_spikes)
-        else:
-            self.rule = self.rule_output = own.rule
-            self.norm, self.norm_cap = own.norm, own.norm_cap
-            self.teacher_spikes = int(own.teacher_spikes or teacher_spikes)
-        check(self.teacher_spikes >= 1, "learner.teacher_spikes", teacher_spikes, "must be >= 1 spikes per sample")
-        self.min_spikes = own.min_spikes if own is not None else None
-        self.rate_boost, self.max_boosts = (own.rate_boost, own.max_boosts) if own is not None else (0.0, 0)
+        self.rule = check_params(STDPParams(**dict(stdp or {})))
+        # the taught output layer of csnn/mlp may learn faster than the unsupervised hidden layers
+        self.rule_output = self.rule if not stdp_output else check_params(
+            STDPParams(**{**dict(stdp or {}), **dict(stdp_output)}), "learner.stdp_output")
+        self.norm, self.norm_cap = norm, bool(norm_cap)
+        # the sum each layer's rows keep, from its fan-in ("<x>/input"); None: off
+        self.norm_totals = {p.name: norm_total(norm, p.weight[0].numel()) for p in self.layers}
+        check(int(teacher_spikes) >= 1, "learner.teacher_spikes", teacher_spikes, "must be >= 1 spikes per sample")
+        self.teacher_spikes = int(teacher_spikes)
+        check(min_spikes is None or int(min_spikes) >= 1, "learner.min_spikes", min_spikes, "must be null or >= 1")
+        check(float(rate_boost) > 0 and int(max_boosts) >= 1, "learner.rate_boost", (rate_boost, max_boosts),
+              "rate_boost must be > 0 and max_boosts >= 1")
+        self.min_spikes = None if min_spikes is None else int(min_spikes)
+        self.rate_boost = float(rate_boost)
+        self.max_boosts = int(max_boosts) if self.min_spikes is not None else 0  # no protocol: one showing
         check(self.min_spikes is None or (encoder is not None and encoder.rate_coded),
-              "model.min_spikes", self.min_spikes, f"re-showing weak samples at a higher rate needs a rate code "
-              f"(encoding=poisson), not {type(encoder).__name__}; set model.min_spikes=null")
+              "learner.min_spikes", self.min_spikes, f"re-showing weak samples at a higher rate needs a rate code "
+              f"(encoding=poisson), not {type(encoder).__name__}; set learner.min_spikes=null")
+        check(label_from in LABEL_FROM, "learner.label_from", label_from,
+              f"choose one of {list(LABEL_FROM)} (the training split, or the validation split held out of it)")
+        self.label_from = label_from
         check(int(label_samples) >= 1, "learner.label_samples", label_samples, "must be >= 1 training images")
         self.label_samples = int(label_samples)
         self.punish_wrong = bool(punish_wrong)
@@ -131,14 +148,21 @@ class STDP(EncodingAndActivity, Learner):
         check(int(record_samples) >= 1, "learner.record_samples", record_samples, "must be >= 1 images")
         self.progress = None if self.readout is None else Progress(
             self.layers[-1].weight.shape[0], None if record_every is None else int(record_every), int(record_samples))
+        for layer in self.layers:  # every value checked: the initial weights get the sum too
+            self.normalise(layer)
 
     def unused_keys(self) -> set[str]:
-        unused = {"stdp", "stdp_output", "norm", "teacher_spikes"} if self.model.plasticity is not None else set()
-        if self.readout is None:
-            unused |= {"label_samples", "record_every", "record_samples"}  # no label assignment without a readout
-        else:
-            unused |= {"punish_wrong", "stdp_output", "teacher_spikes"}  # no taught output layer
-        return unused
+        unused = set() if self.min_spikes is not None else {"rate_boost", "max_boosts"}
+        if self.readout is None:  # a taught output layer; no label assignment without a readout
+            return unused | {"label_samples", "label_from", "record_every", "record_samples"}
+        return unused | {"punish_wrong", "stdp_output", "teacher_spikes"}  # no taught output layer
+
+    def normalise(self, layer: Plastic) -> None:
+        """Scale `layer`'s rows to its `norm` sum (clipped at its rule's w_max); nothing when norm is off."""
+        total = self.norm_totals[layer.name]
+        if total is not None:
+            rule = self.rule_output if layer.is_output else self.rule
+            normalise_(layer.weight, total, rule.w_max, cap=self.norm_cap)
 
     def forward(self, x: Tensor, stage: str = "test") -> Tensor:
         """[N, ...] images -> [N, K] time-averaged class scores."""
@@ -195,6 +219,12 @@ class STDP(EncodingAndActivity, Learner):
         return self.readout(events.counts) / T, events.counts  # mean over t of the readout of s_t
 
     # -- training: one STDP update per batch ---------------------------------------------------
+    def on_fit_start(self) -> None:
+        dm = self.trainer.datamodule
+        if self.readout is not None and self.label_from == "val" and dm is not None:  # before any training
+            check(dm.split_sizes().get("val", 0) > 0, "learner.label_from", self.label_from,
+                  "needs a validation split to label from: set dataset.val_fraction > 0")
+
     def on_train_start(self) -> None:
         if isinstance(self.model, ClassThresholds):  # wta: per-class thresholds from the data
             self.model.set_class_activity(self.class_activity())
@@ -244,7 +274,7 @@ class STDP(EncodingAndActivity, Learner):
         label_samples, self.label_samples = self.label_samples, self.progress.samples
         was_training = self.model.training
         try:
-            self.assign_labels()
+            self.assign_labels("train")  # never the validation images it is about to score
             self.model.eval()
             gen = torch.Generator(device=self.device).manual_seed(self.seed + 4)  # the same spikes every row
             right = total = 0
@@ -281,8 +311,7 @@ class STDP(EncodingAndActivity, Learner):
             rule = self.rule_output if layer.is_output else self.rule
             dw = stdp_sequence(pre, post, layer.weight, rule, layer.conv)
             apply_dw_(layer.weight, dw, rule)
-            if self.norm is not None:
-                normalise_(layer.weight, self.norm, rule.w_max, cap=self.norm_cap)
+            self.normalise(layer)
 
     @torch.no_grad()
     def learn_events(self, pre_seq: Tensor, events: LayerEvents, log: bool = True) -> None:
@@ -297,19 +326,20 @@ class STDP(EncodingAndActivity, Learner):
             t, b, j = t[keep], b[keep], j[keep]
         rows, dw_rows = stdp_events(pre_seq, t, b, j, layer.weight, self.rule)
         apply_rows_(layer.weight, rows, dw_rows, self.rule)
-        if self.norm is not None:
-            normalise_(layer.weight, self.norm, self.rule.w_max, cap=self.norm_cap)
+        self.normalise(layer)
 
     def configure_optimizers(self):
         return None  # STDP: no optimizer
 
     # -- label assignment (diehl_cook) -----------------------------------------------------------
     @torch.no_grad()
-    def assign_labels(self) -> None:
-        """Label the readout's neurons from `label_samples` training images, plasticity off."""
+    def assign_labels(self, split: str | None = None) -> None:
+        """Label the readout's neurons from the first `label_samples` images of `split` ("train" or "val";
+        None: `label_from`), plasticity off."""
         was_training = self.model.training
         self.model.eval()
-        loader = self.trainer.datamodule.train_dataloader()
+        dm = self.trainer.datamodule
+        loader = dm.val_dataloader() if (split or self.label_from) == "val" else dm.train_dataloader()
         sized = hasattr(loader.dataset, "__len__")
         total = min(self.label_samples, len(loader.dataset)) if sized else self.label_samples
         # One buffer for all the counts, filled batch by batch: a list of per-batch tensors, each

@@ -17,7 +17,6 @@ from snnexp.network import Layered, Network, run_layers
 from snnexp.network.layers import Voting
 from snnexp.neurons.base import SpikingNeuron, continuing, end_sequences, reset_states, set_step_mode
 from snnexp.neurons.li import LI
-from snnexp.rules.stdp import Plasticity
 
 if TYPE_CHECKING:
     from snnexp.neurons.fused.inhibited_alif import LayerEvents
@@ -44,11 +43,11 @@ class SpikingModel(Layered):
     (`snnexp.network.run_layers`). Whatever needs the network's structure reads `network()`.
 
     What a model declares for the learners: `learners` (None: any; else the names of the only
-    learners that can train it) and `plasticity` (None, or the STDP rule it carries itself).
+    learners that can train it). How its plastic layers learn (the STDP rule, weight normalisation,
+    the presentation protocol) is the learner's (conf/learner/stdp.yaml), never a model key.
     """
 
     learners: ClassVar[tuple[str, ...] | None] = None
-    plasticity: Plasticity | None = None
 
     def __init__(self, layers: list[nn.Module] | dict[str, list[nn.Module]], step_mode: str, readout: str):
         """layers: the series, or the same grouped into named blocks ({"stem": [...], "stage1.block1": [...]}),

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from snnexp.errors import check
-from snnexp.rules.stdp import Plasticity, STDPParams, check_params, init_weights_, normalise_
+from snnexp.rules.stdp import init_weights_
 from snnexp.models.base import NeuronFactory, SpikingModel
 from snnexp.models.readouts import AssignedReadout
 from snnexp.neurons.alif import ALIF
@@ -26,12 +26,9 @@ class DiehlCook(SpikingModel):
     come from the `neuron` group, which must be `alif`; `exc` overrides its values for this layer
     (BindsNET's, in mV above rest: threshold 13, tau 100 steps, theta_plus 0.05, theta decaying
     over 1e7 steps and kept across samples). Input weights (mV per input spike) start `w_init` on
-    [w_min, w_init_max], stay in [w_min, w_max] and are normalised so each neuron's incoming
-    weights sum to `norm` (78.4 for 28x28 inputs; null scales it by inputs / 784).
-    `stdp` is the rule of the input weights (the learner reads `plasticity`: rule and norm).
-    min_spikes / rate_boost / max_boosts: the paper's presentation protocol (a sample that makes the
-    excitatory layer fire fewer than min_spikes spikes is shown again at a higher input rate; the
-    paper: 5 spikes, +32 Hz, i.e. +0.032 per 1 ms step); null: every sample is shown once.
+    [0, w_init_max]. How they learn is the learner's (learner=stdp: the rule `learner.stdp`, the
+    weight sum `learner.norm`, the paper's re-presentation `learner.min_spikes`; their Diehl & Cook
+    defaults are in conf/learner/stdp_defaults/diehl_cook.yaml).
     `event_driven`: `run_events` drives the excitatory layer from the active inputs only (C++ kernel,
     `snnexp.neurons.fused.inhibited_alif`; on the CPU without k_wta); false: the dense layers
     (x @ W.T, then the step functions), the reference it equals up to the synapse's summation order.
@@ -50,14 +47,7 @@ class DiehlCook(SpikingModel):
         k_wta: int | None = None,
         w_init: str = "uniform",
         w_init_max: float = 0.3,
-        w_min: float = 0.0,
-        w_max: float = 1.0,
-        norm: float | None = None,
-        stdp: Mapping[str, float | str] | None = None,
         prediction: str = "all_activity",
-        min_spikes: int | None = None,
-        rate_boost: float = 0.032,
-        max_boosts: int = 20,
         step_mode: str = "m",
         event_driven: bool = True,
         seed: int = 0,
@@ -66,19 +56,11 @@ class DiehlCook(SpikingModel):
         probe = neuron()
         check(isinstance(probe, ALIF), "neuron", type(probe).__name__.lower(),
               "model=diehl_cook needs adaptive thresholds: use neuron=alif (with learner=stdp)")
+        check(float(w_init_max) > 0, "model.w_init_max", w_init_max, "must be > 0 (initial weights on [0, w_init_max])")
         n_in, n = math.prod(in_shape), int(n_neurons)
-        self.norm = float(norm) if norm is not None else 78.4 * n_in / 784
-        check(self.norm > 0, "model.norm", norm, "must be > 0 (sum of each neuron's input weights)")
-        rule = check_params(STDPParams(w_min=float(w_min), w_max=float(w_max), **dict(stdp or {})), "model.stdp")
-        check(min_spikes is None or int(min_spikes) >= 1, "model.min_spikes", min_spikes, "must be null or >= 1")
-        check(float(rate_boost) > 0 and int(max_boosts) >= 1, "model.rate_boost", (rate_boost, max_boosts),
-              "rate_boost must be > 0 and max_boosts >= 1")
-        self.plasticity = Plasticity(rule, norm=self.norm, min_spikes=None if min_spikes is None else int(min_spikes),
-                                     rate_boost=float(rate_boost), max_boosts=int(max_boosts))
         synapse = nn.Linear(n_in, n, bias=False)
         gen = torch.Generator().manual_seed(int(seed))
-        init_weights_(synapse.weight, w_init, float(w_min), min(float(w_init_max), float(w_max)), gen)
-        normalise_(synapse.weight, self.norm, float(w_max))
+        init_weights_(synapse.weight, w_init, 0.0, float(w_init_max), gen)
         exc_layer = neuron(features=n, persistent_theta=True, **dict(exc or {}))
         layers = [nn.Flatten(), synapse, LateralInhibition(exc_layer, inhibition, k_wta),
                   AssignedReadout(n, num_classes, prediction)]

@@ -21,7 +21,6 @@ kW] with pre [N, C_in, H, W] and post [N, C_out, H', W'] (`Conv` gives stride/pa
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
@@ -46,24 +45,6 @@ class STDPParams(NamedTuple):
     w_max: float = 1.0
     mu: float = 0.0  # soft-bound exponent: 0 additive (clamped), 1 multiplicative
     reduce: str = "sum"  # over the batch (and conv positions): "sum" or "mean"
-
-
-@dataclass(frozen=True)
-class Plasticity:
-    """What a model that carries its own rule tells the STDP learner (BindsNET attaches rules to
-    connections the same way): the rule, the incoming-weight sum after each update (None: off;
-    norm_cap: a ceiling only), for a taught output layer the teacher's spikes per sample, and the
-    presentation protocol of Diehl & Cook (2015): a sample whose output layer fires fewer than
-    `min_spikes` spikes is shown again with the input rate raised by `rate_boost` (per step), at
-    most `max_boosts` times (None: each sample is shown once)."""
-
-    rule: STDPParams
-    norm: float | None = None
-    norm_cap: bool = False
-    teacher_spikes: int | None = None
-    min_spikes: int | None = None
-    rate_boost: float = 0.0
-    max_boosts: int = 0
 
 
 class Traces(NamedTuple):
@@ -233,6 +214,30 @@ def normalise_(w: Tensor, total: float, w_max: float | None = None, cap: bool = 
         scale = scale.clamp(max=1.0)
     w.mul_(scale.view(-1, *([1] * (w.dim() - 1))))
     return w if w_max is None else w.clamp_(max=w_max)
+
+
+def norm_total(norm: float | str | None, fan_in: int, key: str = "learner.norm") -> float | None:
+    """The incoming-weight sum `norm` asks for, for a neuron with `fan_in` inputs: a number is the sum
+    itself, "<x>/input" is x per input (Diehl & Cook's 78.4 for 784 pixels is "0.1/input"), None is off."""
+    if norm is None:
+        return None
+    per_input = isinstance(norm, str)
+    if per_input:
+        head, _, tail = norm.partition("/")
+        check(tail.strip() == "input" and _is_number(head), key, norm,
+              'must be a number (the sum), "<x>/input" (x per input, e.g. "0.1/input") or null (off)')
+        norm = float(head)
+    total = float(norm) * fan_in if per_input else float(norm)
+    check(total > 0, key, norm, "must be > 0 (the sum of each neuron's incoming weights)")
+    return total
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 @torch.no_grad()

@@ -6,9 +6,9 @@ import shutil
 import numpy as np
 import pytest
 
-from snnexp.data.cifar10 import CIFAR10
+from snnexp.data.cifar10 import CIFAR10Data
 from snnexp.data.events import DVSGestureData, NMNISTData
-from snnexp.data.idx import SPLITS, FashionMNIST
+from snnexp.data.idx import SPLITS, FashionMNISTData
 from snnexp.encoding.frames import Frames
 from snnexp.encoding.poisson import Poisson
 from snnexp.errors import ConfigError
@@ -35,7 +35,7 @@ def test_truncated_or_corrupt_idx_names_the_file(tmp_path, gz, damage, words):
     root = make_idx_set(tmp_path / "fm", gz=gz)
     path = root / (TRAIN_IMAGES + (".gz" if gz else ""))
     damage(path)
-    dm = FashionMNIST(root=str(root))
+    dm = FashionMNISTData(root=str(root))
     dm.use_encoder(Poisson(T=4))
     with pytest.raises(ConfigError, match=words) as e:
         dm.setup()  # at the start of fit, before any training
@@ -46,7 +46,7 @@ def test_idx_images_and_labels_that_do_not_pair(tmp_path):
     root = make_idx_set(tmp_path / "fm")
     shutil.copy(root / (SPLITS["test"][1] + ".gz"), root / (SPLITS["train"][1] + ".gz"))  # 20 labels for 40 images
     with pytest.raises(ConfigError, match="not a pair"):
-        FashionMNIST(root=str(root)).setup()
+        FashionMNISTData(root=str(root)).setup()
 
 
 @pytest.mark.e2e
@@ -67,7 +67,7 @@ def test_truncated_cifar_batch_names_the_file(tmp_path):
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
         (d / name).write_bytes(b"\x80\x04\x95")  # the start of a pickle, cut off
     with pytest.raises(ConfigError, match="data_batch_1 is truncated or corrupt"):
-        CIFAR10(root=str(tmp_path)).setup()
+        CIFAR10Data(root=str(tmp_path)).setup()
 
 
 # -- recorded event sets: a partial download or extraction -------------------------------------

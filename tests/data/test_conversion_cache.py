@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from snnexp.data.cache import cached_array, code_version
-from snnexp.data.digits import Digits
+from snnexp.data.digits import DigitsData
 from snnexp.data.events import NMNISTData
 from snnexp.encoding.emulation import Saccade
 from snnexp.encoding.frames import Frames
@@ -19,7 +19,7 @@ from tests.data.event_files import write_nmnist
 
 
 def digits(tmp_path, seed, **kw):
-    dm = Digits(seed=seed, cache_dir=str(tmp_path / "cache"), **kw)
+    dm = DigitsData(seed=seed, cache_dir=str(tmp_path / "cache"), **kw)
     dm.use_encoder(Saccade(T=3))
     dm.setup()
     return dm
@@ -28,7 +28,7 @@ def digits(tmp_path, seed, **kw):
 def test_every_seed_reads_the_one_conversion(tmp_path, monkeypatch):
     a = digits(tmp_path, seed=0)
     files = sorted((tmp_path / "cache").glob("*.npy"))
-    assert [f.name.split("-")[0] for f in files] == ["digits"] and files[0].with_suffix(".json").is_file()
+    assert [f.name.split("-")[0] for f in files] == ["digitsdata"] and files[0].with_suffix(".json").is_file()
     monkeypatch.setattr(Saccade, "convert", lambda *a, **k: pytest.fail("converted again for another seed"))
     b = digits(tmp_path, seed=1)
     assert sorted((tmp_path / "cache").glob("*.npy")) == files
@@ -41,10 +41,10 @@ def test_every_seed_reads_the_one_conversion(tmp_path, monkeypatch):
 
 def test_split_matches_the_unconverted_dataset(tmp_path):
     """Converted or not, a seed's splits hold the same images (the split is drawn the same way)."""
-    plain = Digits(seed=4)
+    plain = DigitsData(seed=4)
     plain.setup()
     converted = digits(tmp_path, seed=4)
-    images = Digits().load()["train"][0]
+    images = DigitsData().load()["train"][0]
     for split in ("train", "val", "test"):
         rows = converted.splits[split].index[:5]
         assert torch.equal(plain.splits[split].tensors[0][:5], torch.from_numpy(images[rows]))
@@ -124,8 +124,8 @@ def test_recorded_events_framed_once_for_every_seed(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("encoder", [Poisson(T=4), Latency(T=4, mapping="log"), Saccade(T=4)])
 def test_normalize_with_an_encoder_that_needs_intensities_is_refused_before_loading(encoder, monkeypatch):
-    dm = Digits(normalize=True)
-    monkeypatch.setattr(Digits, "load", lambda self: pytest.fail("loaded the data first"))
+    dm = DigitsData(normalize=True)
+    monkeypatch.setattr(DigitsData, "load", lambda self: pytest.fail("loaded the data first"))
     with pytest.raises(ConfigError, match="dataset.normalize=true is invalid with encoding=") as e:
         dm.use_encoder(encoder)
     assert type(encoder).__name__.lower() in str(e.value) and "encoding=direct" in str(e.value)
@@ -134,5 +134,5 @@ def test_normalize_with_an_encoder_that_needs_intensities_is_refused_before_load
 def test_normalize_with_direct_is_fine():
     from snnexp.encoding.direct import Direct
 
-    dm = Digits(normalize=True)
+    dm = DigitsData(normalize=True)
     assert isinstance(dm.use_encoder(Direct(T=2)), Direct)

@@ -35,6 +35,6 @@ def test_emulated_events_train(encoding, tmp_path):
                       run_dir=tmp_path / "run")
     results = run(cfg)
     assert results["test/acc"] >= 0.3, results["test/acc"]
-    assert list((tmp_path / "cache").glob("digits-train-*.npy"))
+    assert list((tmp_path / "cache").glob("digitsdata-train-*.npy"))  # <class name>-<pool>-<key hash>
     for name in EVENT_PLOTS:
         assert (tmp_path / "run" / name).is_file(), name

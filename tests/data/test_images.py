@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from snnexp.data.cifar10 import CIFAR10
-from snnexp.data.idx import SPLITS, FashionMNIST, MNIST, read_idx
+from snnexp.data.cifar10 import CIFAR10Data
+from snnexp.data.idx import SPLITS, FashionMNISTData, MNISTData, read_idx
 from snnexp.errors import ConfigError
 
 
@@ -37,7 +37,7 @@ def test_idx_reader_and_datamodule(tmp_path, gz):
     root = make_idx_set(tmp_path / "fm", gz=gz)
     x = read_idx(root / (SPLITS["test"][0] + (".gz" if gz else "")))
     assert x.shape == (20, 28, 28) and x.dtype == np.uint8
-    dm = FashionMNIST(root=str(root), batch_size=8, val_fraction=0.25)
+    dm = FashionMNISTData(root=str(root), batch_size=8, val_fraction=0.25)
     assert dm.split_sizes() == {"train": 30, "val": 10, "test": 20}
     xb, yb = next(iter(dm.test_dataloader()))
     assert xb.shape == (8, 1, 28, 28) and 0 <= xb.min() and xb.max() <= 1
@@ -47,13 +47,13 @@ def test_idx_reader_and_datamodule(tmp_path, gz):
 def test_search_order_env_then_system(tmp_path, monkeypatch):
     make_idx_set(tmp_path / "data" / "mnist")
     monkeypatch.setenv("SNNEXP_DATA", str(tmp_path / "data"))
-    assert MNIST().files_dir() == tmp_path / "data" / "mnist"
+    assert MNISTData().files_dir() == tmp_path / "data" / "mnist"
 
 
 def test_missing_files_error_names_every_place_and_the_ways_out(tmp_path, monkeypatch):
     monkeypatch.delenv("SNNEXP_DATA", raising=False)
     with pytest.raises(ConfigError) as e:
-        MNIST(root=str(tmp_path / "nowhere")).setup()
+        MNISTData(root=str(tmp_path / "nowhere")).setup()
     msg = str(e.value)
     assert str(tmp_path / "nowhere") in msg and "/usr/share/datasets/mnist" in msg
     assert "dataset.root" in msg and "SNNEXP_DATA" in msg and "dataset.download=true" in msg
@@ -61,8 +61,8 @@ def test_missing_files_error_names_every_place_and_the_ways_out(tmp_path, monkey
 
 def test_download_fetches_from_a_mirror(tmp_path, monkeypatch):
     mirror = make_idx_set(tmp_path / "mirror")
-    monkeypatch.setattr(MNIST, "mirrors", ("file://" + str(mirror) + "/",))
-    dm = MNIST(root=str(tmp_path / "fresh"), download=True, val_fraction=0.25)
+    monkeypatch.setattr(MNISTData, "mirrors", ("file://" + str(mirror) + "/",))
+    dm = MNISTData(root=str(tmp_path / "fresh"), download=True, val_fraction=0.25)
     assert dm.split_sizes()["test"] == 20
     assert not list((tmp_path / "fresh").glob("*.part"))
 
@@ -84,7 +84,7 @@ def test_cifar10_pickle_batches(tmp_path):
         data[:, 0] = np.array(labels) * 10  # red channel, first pixel
         with open(d / name, "wb") as f:
             pickle.dump({b"data": data, b"labels": labels, b"batch_label": name.encode()}, f)
-    dm = CIFAR10(root=str(tmp_path), batch_size=4, val_fraction=0.2)
+    dm = CIFAR10Data(root=str(tmp_path), batch_size=4, val_fraction=0.2)
     assert dm.split_sizes() == {"train": 24, "val": 6, "test": 6}
     x, y = next(iter(dm.test_dataloader()))
     assert x.shape == (4, 3, 32, 32)
@@ -93,7 +93,7 @@ def test_cifar10_pickle_batches(tmp_path):
 
 def test_normalize_standardises_with_training_statistics(tmp_path):
     root = make_idx_set(tmp_path / "fm")
-    dm = FashionMNIST(root=str(root), normalize=True, val_fraction=0.25)
+    dm = FashionMNISTData(root=str(root), normalize=True, val_fraction=0.25)
     dm.setup()
     x_train = dm.splits["train"].tensors[0]
     assert abs(x_train.mean().item()) < 1e-4 and abs(x_train.std().item() - 1) < 1e-2

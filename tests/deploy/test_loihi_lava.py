@@ -114,7 +114,7 @@ def test_initial_membrane_pulses_match_lava(kind, lava_python, tmp_path):
 
 def test_qcfs_conversion_deploys_to_lava_end_to_end(lava_python, tmp_path):
     run_cli(["trainer.max_epochs=2", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
-             "learner=ann2snn", "learner.method=qcfs", "learner.levels=4", "learner.input=poisson",
+             "learner=ann2snn", "learner/method=qcfs", "learner.method.levels=4", "learner.input=poisson",
              "learner.T_list=[4,8]", "deploy=loihi", "deploy.samples=20", "logger=none"], run_dir=tmp_path)
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["deploy/spike_agreement"] == 1.0 and results["deploy/samples_compared"] == 20

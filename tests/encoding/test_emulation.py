@@ -116,15 +116,15 @@ def test_convert_matches_call_and_bad_values_name_their_key():
 
 
 def test_datamodule_takes_the_emulator_and_its_shape():
-    from snnexp.data.digits import Digits
+    from snnexp.data.digits import DigitsData
     from snnexp.encoding.frames import TimeFirst
 
-    dm = Digits()
+    dm = DigitsData()
     step = dm.use_encoder(Saccade(T=3))
-    assert dm.in_shape == (2, 14, 14) and Digits.in_shape == (1, 8, 8)  # 8x8 + a 3-pixel margin; class untouched
+    assert dm.in_shape == (2, 14, 14) and DigitsData.in_shape == (1, 8, 8)  # 8x8 + a 3-pixel margin; class untouched
     assert isinstance(step, TimeFirst) and step(torch.zeros(5, 3, 2, 14, 14)).shape == (3, 5, 2, 14, 14)
     with pytest.raises(ConfigError, match="dataset.normalize"):
-        Digits(normalize=True).use_encoder(Saccade(T=3))
+        DigitsData(normalize=True).use_encoder(Saccade(T=3))
 
 
 def test_without_the_compiled_path_the_torch_reference_converts(monkeypatch):

@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 import torch
@@ -6,6 +7,7 @@ from torch import nn
 
 from snnexp.errors import ConfigError
 from snnexp.experiment import build, run
+from snnexp.learners.conversion_methods import QCFSMethod
 from snnexp.learners.qcfs import QCFS
 from snnexp.neurons import IF
 from tests.conftest import QUICK, run_cli
@@ -42,8 +44,8 @@ def test_mlp_on_digits_converts_without_losing_accuracy(tmp_path):
 # calibration with the bias correction's sign flipped).
 @pytest.mark.e2e
 def test_qcfs_snn_matches_its_ann_at_T_equal_L(tmp_path):
-    results = run(compose_cfg(SHORT + ["model=mlp", "model.readout=membrane", "learner.method=qcfs", "learner.levels=4",
-                                       "learner.T_list=[2,4,8]"], run_dir=tmp_path))
+    results = run(compose_cfg(SHORT + ["model=mlp", "model.readout=membrane", "learner/method=qcfs",
+                                       "learner.method.levels=4", "learner.T_list=[2,4,8]"], run_dir=tmp_path))
     ann, snn = results["ann/test/acc"], {T: results[f"snn/test/acc/T{T}"] for T in (2, 4, 8)}
     assert ann > 0.9, ann
     assert snn[4] >= ann - 0.02, (ann, snn)  # T = L
@@ -53,8 +55,8 @@ def test_qcfs_snn_matches_its_ann_at_T_equal_L(tmp_path):
 
 @pytest.mark.e2e
 def test_calibration_improves_the_rate_conversion_at_low_T(tmp_path):
-    results = run(compose_cfg(SHORT + ["model=mlp", "learner.method=calibrate", "learner.T_list=[2,4]",
-                                       "learner.calib_samples=256"], run_dir=tmp_path))
+    results = run(compose_cfg(SHORT + ["model=mlp", "learner/method=calibrate", "learner.T_list=[2,4]",
+                                       "learner.method.samples=256"], run_dir=tmp_path))
     base, calibrated = results["base/test/acc/T2"], results["snn/test/acc/T2"]
     assert calibrated > base + 0.1, (base, calibrated)
     errors = results["calibration/error"]["T2"]
@@ -89,22 +91,37 @@ def test_bias_free_poisson_conversion_has_no_bias_anywhere(tmp_path):
 @pytest.mark.parametrize("overrides, key", [
     (["learner.input=rate"], "learner.input"), (["learner.T_list=[]"], "learner.T_list"),
     (["learner.percentile=0"], "learner.percentile"), (["learner.max_pool=min"], "learner.max_pool"),
-    (["learner.bias=false"], "learner.bias"), (["learner.method=fast"], "learner.method"),
-    (["learner.method=qcfs", "learner.levels=0"], "learner.levels"),
-    (["learner.method=qcfs", "learner.neuron._target_=snnexp.neurons.lif.LIF"], "learner.neuron"),
-    (["learner.method=calibrate", "learner.base=relu"], "learner.base"),
-    (["learner.method=calibrate", "learner.calibration=heavy"], "learner.calibration"),
-    (["learner.method=calibrate", "learner.calib_samples=0"], "learner.calib_samples"),
-    (["learner.method=calibrate", "learner.bias=false", "model.batch_norm=false"], "learner.bias"),
+    (["learner.bias=false"], "learner.bias"),
+    (["learner.method=qcfs"], "learner.method='qcfs' is invalid: learner/method is a config group, chosen with a "
+                              "slash: learner/method=qcfs"),  # the form before methods were a group
+    (["learner/method=qcfs", "learner.method.levels=0"], "learner.method.levels"),
+    (["learner/method=qcfs", "learner.method.threshold=0"], "learner.method.threshold"),
+    (["learner/method=qcfs", "learner.neuron._target_=snnexp.neurons.lif.LIF"], "learner.neuron"),
+    (["learner/method=calibrate", "learner.method.base=qcfs"], "learner/method/base=qcfs"),
+    (["learner/method=calibrate", "learner/method/base=qcfs", "learner.method.base.levels=0"],
+     "learner.method.base.levels"),
+    (["learner/method=calibrate", "learner.method.mode=heavy"], "learner.method.mode"),
+    (["learner/method=calibrate", "learner.method.samples=0"], "learner.method.samples"),
+    (["learner/method=calibrate", "learner.method.iters=-1"], "learner.method.iters"),
+    (["learner/method=calibrate", "learner.method.lr=0"], "learner.method.lr"),
+    (["learner/method=calibrate", "learner.bias=false", "model.batch_norm=false"], "learner.bias"),
+    # a key of another method is refused by construction: each method takes only its own
+    (["+learner.method.levels=4"],
+     "learner.method.levels is not an option of learner.method (snnexp.learners.conversion_methods.RateMethod): "
+     "it takes no arguments"),
+    (["learner/method=qcfs", "+learner.method.samples=64"],
+     "learner.method.samples is not an option of learner.method (snnexp.learners.conversion_methods.QCFSMethod)"),
+    (["learner/method=calibrate", "+learner.method.levels=4"],
+     "learner.method.levels is not an option of learner.method (snnexp.learners.conversion_methods.CalibrateMethod)"),
 ])
 def test_bad_values_name_their_key(overrides, key):
-    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+    with pytest.raises(ConfigError, match=re.escape(key)):
         build(compose_cfg(["learner=ann2snn", "deploy.num_threads=1", *overrides]))
 
 
 def test_qcfs_trains_with_average_pooling_and_learnt_thresholds():
     parts = build(compose_cfg(["learner=ann2snn", "deploy.num_threads=1", "model.channels=[4,4]",
-                               "learner.method=qcfs", "learner.levels=4"]))
+                               "learner/method=qcfs", "learner.method.levels=4"]))
     ann = parts.learner.ann
     assert [m.levels for m in ann if isinstance(m, QCFS)] == [4, 4]
     assert not any(isinstance(m, (nn.ReLU, nn.MaxPool2d)) for m in ann) and any(isinstance(m, nn.AvgPool2d) for m in ann)
@@ -121,13 +138,13 @@ def test_the_preset_keeps_the_rate_method_and_its_paper_line(tmp_path):
     args = QUICK + ["experiment=rueckauer_2017_quick", "dataset=digits", "logger=none", "learner.T_list=[2,4]",
                     "learner.norm_samples=64"]
     cfg = compose_cfg(args)
-    assert cfg.learner.method == "rate" and "Rueckauer" in cfg.learner.reference
+    assert cfg.learner.method._target_.endswith(".RateMethod") and "Rueckauer" in cfg.learner.reference
     run_cli(args, run_dir=tmp_path)  # as a user runs it (the preset's paper block needs Hydra's choices)
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["conversion/method"] == "rate"
     assert f"Reference: {cfg.paper.source}." in (tmp_path / "conversion.md").read_text()
-    qcfs_cfg = compose_cfg(["experiment=rueckauer_2017", "learner.method=qcfs", "deploy.num_threads=1"])
-    assert build(qcfs_cfg).learner.conversion == "qcfs"  # composes with the preset
+    qcfs_cfg = compose_cfg(["experiment=rueckauer_2017", "learner/method=qcfs", "deploy.num_threads=1"])
+    assert isinstance(build(qcfs_cfg).learner.method, QCFSMethod)  # composes with the preset
 
 
 def test_the_ann_trains_and_the_experiments_model_becomes_the_snn():
@@ -156,5 +173,5 @@ def test_a_residual_network_converts_and_calibration_refuses_it_before_training(
     ann, snn = results["ann/test/acc"], {T: results[f"snn/test/acc/T{T}"] for T in (8, 64)}
     assert ann > 0.7 and snn[8] < snn[64] and abs(snn[64] - ann) <= 0.03, (ann, snn)
     assert len(results["conversion/scales"]) == 6  # stem, 2 x (body, sum), output
-    with pytest.raises(ConfigError, match=r"learner\.method=calibrate calibrates chains.*\(layer 3, Residual\)"):
-        build(compose_cfg(["learner=ann2snn", *resnet, "learner.method=calibrate", "deploy.num_threads=1"]))
+    with pytest.raises(ConfigError, match=r"learner/method=calibrate calibrates chains.*\(layer 3, Residual\)"):
+        build(compose_cfg(["learner=ann2snn", *resnet, "learner/method=calibrate", "deploy.num_threads=1"]))

@@ -109,6 +109,6 @@ def test_calibration_refuses_a_residual_network_with_the_reason():
 
     net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), Residual([nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 4)], [], "add",
                                                              step_mode="s"), nn.ReLU(), nn.Linear(4, 2))
-    with pytest.raises(ConfigError, match=r"learner\.method=calibrate calibrates chains.*layer 2, Residual.*use "
-                                          r"learner\.method=rate or qcfs"):
+    with pytest.raises(ConfigError, match=r"learner/method=calibrate calibrates chains.*layer 2, Residual.*use "
+                                          r"learner/method=rate or qcfs"):
         calibration_points(net)

@@ -39,7 +39,7 @@ def test_the_module_learns_its_threshold():
     loss = act(torch.tensor([3.0, 5.0])).sum()  # both clipped: dh/dlambda = 1 each
     loss.backward()
     assert float(act.threshold.grad) == 2.0
-    with pytest.raises(ConfigError, match="learner.levels"):
+    with pytest.raises(ConfigError, match=r"learner\.method\.levels"):
         QCFS(levels=0)
 
 

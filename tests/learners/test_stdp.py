@@ -88,17 +88,18 @@ def fit_one_batch(learner, x, y):
 
 def test_wta_teacher_update_equals_the_rule_and_touches_only_the_taught_class():
     torch.manual_seed(0)
-    model = WTA(partial(LIF), (1, 4, 4), 3, w_init_max=0.2, norm=4.0, teacher_spikes=3, stdp={"lr_post": 0.01, "lr_pre": 0.002})
+    model = WTA(partial(LIF), (1, 4, 4), 3, w_init_max=0.2)
     x = torch.rand(4, 1, 4, 4)
     y = torch.tensor([1, 1, 2, 1])
-    learner = STDP(model, Poisson(T=6), 3, seed=0)
+    learner = STDP(model, Poisson(T=6), 3, seed=0, stdp={"lr_post": 0.01, "lr_pre": 0.002}, norm=4.0, norm_cap=True,
+                   teacher_spikes=3)
     w0 = model.synapse.weight.detach().clone()
     # the expected change: the same encoding, the teacher's spikes, the rule
     gen = torch.Generator().manual_seed(0)
     x_seq = Poisson(T=6)(x, generator=gen)
     post = teacher_spikes(y, 6, 3, 3, 3)
-    expected = (w0 + stdp_sequence(x_seq.flatten(2), post, w0, model.plasticity.rule)).clamp(0, 1)
-    normalise_(expected, model.norm, 1.0, cap=model.norm_cap)
+    expected = (w0 + stdp_sequence(x_seq.flatten(2), post, w0, learner.rule)).clamp(0, 1)
+    normalise_(expected, 4.0, 1.0, cap=True)
     fit_one_batch(learner, x, y)
     w = model.synapse.weight.detach()
     assert torch.allclose(w[0], w0[0])  # class 0 was never taught
@@ -140,12 +141,17 @@ def test_a_model_option_selects_the_learner_and_neuron_it_needs():
     assert type(parts.learner).__name__ == "STDP" and type(parts.model.excitatory.neuron).__name__ == "ALIF"
 
 
-def _diehl_cook(**kw):
+def _diehl_cook():
     from snnexp.models.diehl_cook import DiehlCook
     from snnexp.neurons.alif import ALIF
 
     exc = dict(tau=100.0, decay_input=False, tau_theta=1e7, theta_plus=0.05, v_threshold=13.0, reset="hard")
-    return DiehlCook(partial(ALIF), (1, 8, 8), 10, n_neurons=12, exc=exc, **kw)
+    return DiehlCook(partial(ALIF), (1, 8, 8), 10, n_neurons=12, exc=exc)
+
+
+def _dc(encoder, **kw):
+    """STDP on a fresh small Diehl & Cook network: the paper's rule (STDPParams' defaults), 0.1 per input."""
+    return STDP(_diehl_cook(), encoder, 10, norm="0.1/input", **kw)
 
 
 def test_weak_samples_are_shown_again_at_a_higher_rate():
@@ -155,8 +161,8 @@ def test_weak_samples_are_shown_again_at_a_higher_rate():
     x = torch.rand(6, 1, 8, 8)
     x[:3] *= 0.15  # three dim images: silent at the base rate, 1 spike at 0.5, 2 at 1.0 (checked)
     encoder = Poisson(T=60, max_rate=0.2)
-    once = STDP(_diehl_cook(min_spikes=None), encoder, 10)
-    boosted = STDP(_diehl_cook(min_spikes=2, rate_boost=0.3, max_boosts=4), encoder, 10)
+    once = _dc(encoder)
+    boosted = _dc(encoder, min_spikes=2, rate_boost=0.3, max_boosts=4)
     out1, c1 = once.present(x, torch.Generator().manual_seed(1))
     out2, c2 = boosted.present(x, torch.Generator().manual_seed(1))
     assert c1.sum(1).tolist()[:3] == [0, 0, 0]
@@ -168,8 +174,8 @@ def test_weak_samples_are_shown_again_at_a_higher_rate():
 def test_rate_boost_needs_a_rate_code():
     from snnexp.encoding.latency import Latency
 
-    with pytest.raises(ConfigError, match="model.min_spikes"):
-        STDP(_diehl_cook(min_spikes=5), Latency(T=10), 10)
+    with pytest.raises(ConfigError, match="learner.min_spikes"):
+        _dc(Latency(T=10), min_spikes=5)
 
 
 def test_labels_come_from_the_first_label_samples_training_images_in_one_buffer(monkeypatch):
@@ -183,7 +189,7 @@ def test_labels_come_from_the_first_label_samples_training_images_in_one_buffer(
     torch.manual_seed(0)
     x, y = torch.rand(23, 1, 8, 8), torch.arange(23) % 10
     loader = DataLoader(TensorDataset(x, y), batch_size=5)
-    learner = STDP(_diehl_cook(min_spikes=None), Poisson(T=40, max_rate=0.3), 10, label_samples=17)
+    learner = _dc(Poisson(T=40, max_rate=0.3), label_samples=17)
     monkeypatch.setattr(STDP, "trainer", property(lambda self: SimpleNamespace(
         datamodule=SimpleNamespace(train_dataloader=lambda: loader))))
     learner.assign_labels()
@@ -232,8 +238,10 @@ def test_event_driven_training_equals_the_dense_recorded_path(min_spikes):
         pytest.skip("no C++ compiler here")
     g = torch.Generator().manual_seed(0)
     x, y = torch.rand(3, 8, 1, 8, 8, generator=g), torch.randint(0, 10, (3, 8), generator=g)
-    fast = STDP(_diehl_cook(min_spikes=min_spikes, rate_boost=0.2, max_boosts=3), Poisson(T=80, max_rate=0.3), 10)
-    dense = STDP(_diehl_cook(min_spikes=min_spikes, rate_boost=0.2, max_boosts=3), Poisson(T=80, max_rate=0.3), 10)
+    protocol = dict(min_spikes=min_spikes) if min_spikes is None else dict(min_spikes=min_spikes, rate_boost=0.2,
+                                                                              max_boosts=3)
+    fast = _dc(Poisson(T=80, max_rate=0.3), **protocol)
+    dense = _dc(Poisson(T=80, max_rate=0.3), **protocol)
     assert fast.events and torch.equal(fast.model.synapse.weight, dense.model.synapse.weight)
     g_fast, g_dense = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
     for xb, yb in zip(x, y):
@@ -243,7 +251,7 @@ def test_event_driven_training_equals_the_dense_recorded_path(min_spikes):
         w_fast, w_dense = fast.model.synapse.weight, dense.model.synapse.weight
         assert torch.allclose(w_fast, w_dense, rtol=0, atol=1e-6)
         assert torch.equal(fast.model.excitatory.neuron.theta_rest, dense.model.excitatory.neuron.theta_rest)
-    assert not torch.equal(w_fast, _diehl_cook().synapse.weight)  # it learnt something
+    assert not torch.equal(w_fast, _dc(Poisson(T=80)).model.synapse.weight)  # it learnt something
 
 
 def test_event_driven_evaluation_counts_activity_as_the_hooks_do():
@@ -252,7 +260,7 @@ def test_event_driven_evaluation_counts_activity_as_the_hooks_do():
     from snnexp.metrics.activity import ActivityMonitor
 
     x = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(0))
-    learner = STDP(_diehl_cook(), Poisson(T=50, max_rate=0.4), 10)
+    learner = _dc(Poisson(T=50, max_rate=0.4))
     learner.model.eval()
     learner._monitor = ActivityMonitor(learner.model).__enter__()
     learner.present(x, torch.Generator().manual_seed(3))

@@ -10,10 +10,10 @@ from snnexp.neurons import LIF
 
 
 def test_shapes_thresholds_and_voting():
-    m = WTA(partial(LIF), (1, 4, 4), 3, per_class=2, threshold=0.5, norm=4.0, norm_cap=False)
+    m = WTA(partial(LIF), (1, 4, 4), 3, per_class=2, threshold=0.5, w_init_max=0.2)
     assert m(torch.zeros(4, 2, 1, 4, 4)).shape == (4, 2, 3)
-    assert torch.allclose(m.synapse.weight.sum(1), torch.full((6,), 4.0))
-    assert WTA(partial(LIF), (1, 4, 4), 3).norm == 8.0  # default: inputs / 2
+    w = m.synapse.weight.detach()
+    assert w.shape == (6, 16) and float(w.min()) >= 0 and float(w.max()) <= 0.2  # uniform on [0, w_init_max]
     m.set_class_activity(torch.tensor([2.0, 4.0, 8.0]))
     assert torch.allclose(m.class_thresholds(), torch.tensor([1.0, 2.0, 4.0]))
     assert torch.allclose(m.net[2].gain, torch.tensor([1.0, 1.0, 0.5, 0.5, 0.25, 0.25]))
@@ -22,7 +22,7 @@ def test_shapes_thresholds_and_voting():
 def test_dense_class_does_not_drown_a_sparse_one():
     # class 0: 2 pixels, class 1: 8 pixels (a superset, learnt a little stronger). With one threshold
     # class 1 wins on class 0's image too; per-class thresholds (from their activity) let class 0 win.
-    m = WTA(partial(LIF), (1, 1, 8), 2, threshold=0.5, norm=None, k_wta=1)
+    m = WTA(partial(LIF), (1, 1, 8), 2, threshold=0.5, k_wta=1)
     img0 = torch.tensor([1.0, 1, 0, 0, 0, 0, 0, 0])
     img1 = torch.ones(8)
     with torch.no_grad():
@@ -41,7 +41,7 @@ def test_one_winner_per_step():
 
 
 @pytest.mark.parametrize("kwargs, key", [({"threshold": 0}, "model.threshold"), ({"per_class": 0}, "model.per_class"),
-                                         ({"teacher_spikes": 0}, "model.teacher_spikes"),
+                                         ({"w_init_max": 0}, "model.w_init_max"),
                                          ({"w_init": "zeros"}, "model.w_init")])
 def test_invalid_values_name_their_key(kwargs, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):

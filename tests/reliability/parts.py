@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import torch
 
-from snnexp.data.digits import Digits
+from snnexp.data.digits import DigitsData
 from snnexp.learners.bptt import BPTT
 
 
-class DigitsWithBadPixels(Digits):
+class DigitsWithBadPixels(DigitsData):
     """scikit-learn's digits with one pixel of one image in 7 set to NaN (`bad=not_a_number`) or inf
     (`bad=infinite`): words, since the command line would read `nan` as a number (and refuse it)."""
 

@@ -8,7 +8,7 @@ kernels, the fused ones included, which take an initial state anyway; the same d
 torch restores the RNG), so the gradients are full BPTT's.
 
 Memory: T/k stored states plus one segment's activations, k = sqrt(T) minimising the sum.
-Time: one more forward pass. Gradients: full BPTT's to rounding (each segment's backward adds its
+Time: one more forward pass, less the last segment's (its activations are kept: its backward runs first). Gradients: full BPTT's to rounding (each segment's backward adds its
 terms to `.grad`; full BPTT sums every step's terms first).
 """
 from __future__ import annotations
@@ -35,10 +35,14 @@ def run_checkpointed(model: SpikingModel, x_seq: Tensor, k: int) -> Tensor:
     # 691 vs 281 MB at T = 128). Reentrant sends gradients only where an input needs one: `grad_path`
     # makes the first segment's (whose states start at rest) reach the parameters.
     grad_path = torch.zeros((), device=x_seq.device, requires_grad=torch.is_grad_enabled())
-    for start in range(0, x_seq.shape[0], k):
+    T = x_seq.shape[0]
+    for start in range(0, T, k):
         segment = _Segment(model, layout)
-        out, *states = checkpoint(segment, grad_path, x_seq[start:start + k], *states, use_reentrant=True,
-                                  preserve_rng_state=True)
+        if start + k >= T:  # the last segment keeps its activations: its backward comes first, so recomputing
+            out, *states = segment(grad_path, x_seq[start:], *states)  # it would only repeat this forward
+        else:
+            out, *states = checkpoint(segment, grad_path, x_seq[start:start + k], *states, use_reentrant=True,
+                                      preserve_rng_state=True)
         layout = segment.end_layout
         outputs.append(out)
     if model.step_mode == "s":
