@@ -32,7 +32,10 @@ def apply_requirements(cfg: DictConfig, overrides: Sequence[str] = (),
     `overrides`: the command line's (`key=value`, `+key=value`, `~key`): a required key set there to
     another value raises ConfigError. `choices`: the option chosen in each group, for the message.
     """
-    target = get_object(cfg.deploy._target_)
+    try:
+        target = get_object(cfg.deploy._target_)
+    except ImportError as e:  # as snnexp.typecheck says it, before anything reads the config
+        raise ConfigError(f"deploy._target_={cfg.deploy._target_!r} is invalid: it cannot be imported ({e})") from None
     requires = target.requires if isinstance(target, type) and issubclass(target, Target) else {}
     user_set = {item.lstrip("+~").split("=", 1)[0]: item for item in overrides}
     where = f"deploy={choices['deploy']}" if choices and choices.get("deploy") else f"deploy ({cfg.deploy._target_})"

@@ -44,6 +44,11 @@ def test_a_contradicting_value_on_the_command_line_is_refused(args, message):
     assert str(refused.value) == message
 
 
+def test_a_target_that_does_not_import_is_refused_by_name():
+    with pytest.raises(ConfigError, match=r"deploy._target_='snnexp.deploy.Nope' is invalid: it cannot be imported"):
+        snnexp.compose(["deploy._target_=snnexp.deploy.Nope"])
+
+
 def test_run_py_refuses_it_before_training(tmp_path):
     """run.py composes with Hydra's own app: experiment.run applies the same rule before it records the config."""
     proc = run_cli(QUICK + ["logger=none", "deploy=loihi", "deploy.run_lava=false", "model.bias=true"],
