@@ -3,11 +3,10 @@ import re
 
 import pytest
 import torch
+import yaml
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
 
 import snnexp
-
 from snnexp.errors import ConfigError
 from snnexp.experiment import build
 from tests.helpers import CONF, compose_cfg, options
@@ -94,10 +93,10 @@ def test_surrogate_group_reaches_every_neuron():
 
 def implied_choices(group: str, option: str) -> dict[str, str]:
     """The options of other groups an option selects: its `override /<g>@_global_.<g>: <x>` defaults entries."""
-    entries = OmegaConf.load(CONF / group / f"{option}.yaml").get("defaults", [])
+    entries = yaml.safe_load((CONF / group / f"{option}.yaml").read_text()).get("defaults", [])
     found = {}
     for entry in entries:
-        for key, value in (entry.items() if isinstance(entry, DictConfig) else ()):
+        for key, value in (entry.items() if isinstance(entry, dict) else ()):  # e.g. learner/stdp's `${model}` stays text
             match = re.fullmatch(r"override /([\w/]+)@_global_\.([\w.]+)", key)
             if match:
                 found[match[1]] = value
