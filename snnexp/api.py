@@ -28,6 +28,7 @@ from omegaconf.nodes import AnyNode
 
 from snnexp import experiment
 from snnexp.context import CONF, job_config
+from snnexp.deploy.requires import apply_requirements
 from snnexp.errors import ConfigError, check, config_error
 from snnexp.experiment import Parts
 from snnexp.moved import refuse_moved
@@ -46,8 +47,9 @@ def compose(overrides: Sequence[str] = (), run_dir: str | Path | None = None) ->
 
     It also carries, in a small `hydra` node, what the run records: `hydra.run.dir` (the CLI's
     outputs/runs/<date>/<time> pattern, resolved when the run starts; `run_dir` replaces it),
-    `hydra.overrides.task` and `hydra.runtime.choices`. An unknown option or key, or an
-    override that does not parse, raises ConfigError with Hydra's message (the options there are).
+    `hydra.overrides.task` and `hydra.runtime.choices`. The values the deploy target requires are
+    set (snnexp.deploy.requires). An unknown option or key, an override that does not parse (Hydra's
+    message, with the options there are), or a value the deploy target cannot run with raises ConfigError.
     """
     overrides = _override_list(overrides)
     refuse_moved(overrides)  # a key that moved to another group: named, before Hydra's "not in struct"
@@ -56,6 +58,7 @@ def compose(overrides: Sequence[str] = (), run_dir: str | Path | None = None) ->
             full = hydra_compose(config_name="config", overrides=overrides, return_hydra_config=True)
     except (HydraException, OmegaConfBaseException) as e:
         raise ConfigError(_chain(e)) from None
+    full = apply_requirements(full, overrides, full.hydra.runtime.choices)  # e.g. deploy=loihi: model.bias=false
     hydra = full.hydra
     node = {
         "run": {"dir": str(run_dir) if run_dir is not None else OmegaConf.to_container(hydra.run, resolve=False)["dir"]},

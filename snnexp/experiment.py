@@ -42,6 +42,7 @@ from snnexp.data.base import MakesPlots, UsesEncoder
 from snnexp.ddp import one_job_per_process_group
 from snnexp.context import CONF, RUN_DIR_ENV, RunContext, job_config
 from snnexp.deploy.base import Target
+from snnexp.deploy.requires import apply_requirements
 from snnexp.errors import ConfigError, check, config_error
 from snnexp.learners.base import Learner
 from snnexp.metrics.energy import run_metrics
@@ -260,6 +261,7 @@ def _run(cfg: DictConfig, context: RunContext) -> dict[str, Any]:
         elif requeued is not None:  # a scheduler job requeued into its own dir (snnexp.slurm)
             ckpt_path = requeued.checkpoint
             earlier_metrics = set_aside_metrics(run_dir)
+        cfg = apply_requirements(cfg, context.overrides, context.choices)  # run.py's config: as snnexp.compose's
         context.record(cfg)  # .hydra/config.yaml
         console.say(console.choices_line(context.choices))
         choices = dict(context.choices)

@@ -1,8 +1,12 @@
 """Every option of every config group composes and instantiates."""
+import re
+
 import pytest
 import torch
+import yaml
 from hydra.utils import instantiate
 
+import snnexp
 from snnexp.errors import ConfigError
 from snnexp.experiment import build
 from tests.helpers import CONF, compose_cfg, options
@@ -85,3 +89,36 @@ def test_surrogate_group_reaches_every_neuron():
         cfg = compose_cfg([f"neuron={neuron}", "neuron/surrogate=triangle", "neuron.surrogate.alpha=0.5"])
         layer = instantiate(cfg.neuron)()
         assert type(layer.surrogate).__name__ == "Triangle" and layer.surrogate.alpha == 0.5
+
+
+def implied_choices(group: str, option: str) -> dict[str, str]:
+    """The options of other groups an option selects: its `override /<g>@_global_.<g>: <x>` defaults entries."""
+    entries = yaml.safe_load((CONF / group / f"{option}.yaml").read_text()).get("defaults", [])
+    found = {}
+    for entry in entries:
+        for key, value in (entry.items() if isinstance(entry, dict) else ()):  # e.g. learner/stdp's `${model}` stays text
+            match = re.fullmatch(r"override /([\w/]+)@_global_\.([\w.]+)", key)
+            if match:
+                found[match[1]] = value
+    return found
+
+
+IMPLYING = [(g, o, implied_choices(g, o)) for g in GROUPS for o in options(g) if implied_choices(g, o)]
+
+
+def test_no_option_outside_presets_writes_other_groups():
+    """An option's file holds its own group's keys: `@package _global_` is for presets and searches only."""
+    outside = [str(p.relative_to(CONF)) for p in CONF.rglob("*.yaml") if "@package _global_" in p.read_text()
+               and p.relative_to(CONF).parts[0] not in ("experiment", "hparams_search")]
+    assert outside == []
+    assert {f"{g}={o}" for g, o, _ in IMPLYING} >= {"model=wta", "deploy=loihi", "dataset=shd"}
+
+
+@pytest.mark.parametrize("group, option, implied", IMPLYING, ids=[f"{g}={o}" for g, o, _ in IMPLYING])
+def test_an_option_selects_what_it_implies_and_the_command_line_chooses_over_it(group, option, implied):
+    choices = snnexp.compose([f"{group}={option}"]).hydra.runtime.choices
+    assert {g: choices[g] for g in implied} == implied
+    for g, x in implied.items():
+        other = next(o for o in options(g) if o != x)
+        for args in ([f"{group}={option}", f"{g}={other}"], [f"{g}={other}", f"{group}={option}"]):
+            assert snnexp.compose(args).hydra.runtime.choices[g] == other

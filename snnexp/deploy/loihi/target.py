@@ -10,6 +10,7 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
+from snnexp.deploy.base import Required
 from snnexp.deploy.cpu import CPUTarget
 from snnexp.deploy.loihi.convert import extract
 from snnexp.deploy.loihi.export import refuse_netx, write_lava, write_netx, write_nir
@@ -40,6 +41,8 @@ class LoihiTarget(CPUTarget):
        and compares the output spike trains with the fixed-point model's, sample by sample.
     run_lava=false stops after step 3 (no Lava environment needed).
     """
+
+    requires = {"model.bias": Required(False, "Loihi's synapses have no bias")}
 
     def __init__(self, num_threads: int | Literal["auto"] | None = 1, samples: int = 200, run_lava: bool = True,
                  lava_venv: str | None = None, nir_dt: float = 1e-4, timeout_s: float = 1800, netx: bool = True):

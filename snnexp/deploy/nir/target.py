@@ -11,6 +11,7 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
+from snnexp.deploy.base import Required
 from snnexp.deploy.cpu import CPUTarget
 from snnexp.deploy.nir.export import AVG_POOLS, check_exportable, export_nir
 from snnexp.deploy.nir.simulators import SIMULATORS, PeerRefusal, installed, simulate
@@ -34,6 +35,8 @@ class NIRTarget(CPUTarget):
     A model NIR cannot express (max-pool, reset by subtraction, ...) is refused before training.
     Residual (add) and recurrent networks export as graphs (`snnexp.deploy.nir.export`).
     """
+
+    requires = {"neuron.reset": Required("hard", "every NIR neuron resets to v_reset (no reset by subtraction)")}
 
     def __init__(self, num_threads: int | Literal["auto"] | None = "auto", samples: int = 100, dt: float = 1e-4,
                  avg_pool: str = "avg", simulators: Sequence[str] | None = None):
