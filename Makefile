@@ -25,15 +25,18 @@ run: venv
 # resource (the Lava venv, the SLURM cluster, DDP's processes) run on one worker (--dist loadgroup).
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ $$n -gt 8 ] && n=8; echo $$n)
 XDIST = -n $(TEST_WORKERS) --dist loadgroup
+# Tests marked solo measure the machine's cores, so they run after the others, alone (exit 5: none selected).
 test: venv nir-peers lava-if-possible
-	@$(VENV)/bin/python -m pytest $(XDIST) $(PYTEST_ARGS); status=$$?; \
+	@$(VENV)/bin/python -m pytest $(XDIST) -m "not solo" $(PYTEST_ARGS); status=$$?; \
+	$(VENV)/bin/python -m pytest -m solo $(PYTEST_ARGS); solo=$$?; \
+	if [ $$status -eq 0 ] && [ $$solo -ne 5 ]; then status=$$solo; fi; \
 	if [ ! -f $(LAVA_VENV)/.installed ]; then \
 	  echo "make test: the Lava tests were SKIPPED: no working $(LAVA_VENV) (make lava needs a Python 3.10; pass PYTHON310=/path/to/python3.10)"; \
 	fi; exit $$status
 
 # The unit layer only (no e2e run, nothing slow): about a minute on 2 cores, to run after every change.
 test-fast: venv
-	@$(VENV)/bin/python -m pytest $(XDIST) -m "not e2e and not slow" $(PYTEST_ARGS)
+	@$(VENV)/bin/python -m pytest $(XDIST) -m "not e2e and not slow and not solo" $(PYTEST_ARGS)
 
 # The documentation site (mkdocs.yml, docs/) into site/ (git-ignored); --strict fails on any warning (a broken
 # link, a missing page, a `_target_` the generated reference cannot import). `mkdocs serve` previews it.
