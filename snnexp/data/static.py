@@ -72,7 +72,8 @@ class StaticImageDataModule(SplitDataModule):
               f"{type(self).__name__} holds still images: choose an image encoding (e.g. saccade)")
         if encoder.converts is None:
             return encoder
-        check(not self.augment, "dataset.crop_padding", f"{self.augment.padding} (flip {self.augment.flip})",
+        key, value = ("dataset.crop_padding", self.augment.padding) if self.augment.padding else ("dataset.flip", True)
+        check(not self.augment, key, value,
               f"augments images, and encoding={type(encoder).__name__.lower()} converts them to events once, "
               f"before training: set dataset.crop_padding=0 and dataset.flip=false")
         conversion_device(self.convert_device)

@@ -79,3 +79,8 @@ def test_a_training_run_augments_every_training_batch_and_nothing_else(monkeypat
                           "logger=none", "deploy.num_threads=1", "trainer.enable_progress_bar=false"], run_dir=tmp_path / "run")
     assert seen == [32] * 6  # 3 training batches x 2 epochs; validation and test batches untouched
     assert 0 <= results["test/acc"] <= 1
+
+
+def test_flip_alone_with_converted_events_names_dataset_flip():
+    with pytest.raises(ConfigError, match=r"dataset.flip=True is invalid"):
+        snnexp.build(snnexp.compose(["encoding=saccade", "+dataset.flip=true", "deploy.num_threads=1"]))
